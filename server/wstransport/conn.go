@@ -1,0 +1,363 @@
+package wstransport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// errStoppedByClient is the cancel cause of an operation the client completed or stopped.
+var errStoppedByClient = errors.New("operation stopped by client")
+
+// serve reads and dispatches client messages until the connection ends, then
+// stops every goroutine of the connection and waits for them.
+func (c *conn) serve(ctx context.Context, r *http.Request) {
+	ctx, cancel := context.WithCancel(ctx)
+	stopOps := func() {}
+	defer func() {
+		stopOps()
+		cancel()
+		c.wg.Wait()
+		_ = c.ws.CloseNow()
+	}()
+
+	initSeen := make(chan struct{})
+	acked := make(chan time.Time, 1)
+	c.wg.Go(func() { c.supervise(ctx, initSeen, acked) })
+
+	var opsCtx context.Context // set once the connection is acknowledged
+	for {
+		_, data, err := c.ws.Read(ctx)
+		if err != nil {
+			c.log.Debug("websocket connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+			return
+		}
+		readAt := graphql.Now()
+		var m message
+		if err := json.Unmarshal(data, &m); err != nil {
+			c.fatal(ctx, closeBadRequest, "Invalid message received")
+			return
+		}
+		switch c.d.kindOf(m.Type) {
+		case kindInit:
+			if isClosed(initSeen) {
+				c.fatal(ctx, closeTooManyInitReqs, "Too many initialisation requests")
+				return
+			}
+			close(initSeen)
+			var payload map[string]any
+			if !isObjectOrNull(m.Payload) || (len(m.Payload) > 0 && json.Unmarshal(m.Payload, &payload) != nil) {
+				c.fatal(ctx, closeBadRequest, "Invalid connection_init payload")
+				return
+			}
+			authCtx, expiry, err := c.authenticate(ctx, r, payload)
+			if err != nil {
+				c.log.Info("rejecting websocket connection", "err", err)
+				c.fatal(ctx, closeForbidden, "Forbidden")
+				return
+			}
+			opsCtx, stopOps = context.WithCancel(authCtx)
+			_ = c.send(ctx, message{Type: "connection_ack"})
+			acked <- expiry
+		case kindPing:
+			if !isObjectOrNull(m.Payload) {
+				c.fatal(ctx, closeBadRequest, "Invalid ping payload")
+				return
+			}
+			_ = c.send(ctx, message{Type: "pong", Payload: m.Payload})
+		case kindPong:
+			// Answers to our pings and unsolicited heartbeats need no reply.
+		case kindStart:
+			if m.ID == "" {
+				c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
+				return
+			}
+			if opsCtx == nil {
+				c.fatal(ctx, closeUnauthorized, "Unauthorized")
+				return
+			}
+			if code, reason := c.start(opsCtx, m, readAt); code != 0 {
+				c.fatal(ctx, code, reason)
+				return
+			}
+		case kindStop:
+			if m.ID == "" {
+				c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
+				return
+			}
+			c.stop(m.ID)
+		case kindTerminate:
+			c.closeConn(websocket.StatusNormalClosure, "terminated")
+			return
+		default:
+			c.fatal(ctx, closeBadRequest, fmt.Sprintf("Unexpected message of type %q received", m.Type))
+			return
+		}
+	}
+}
+
+func (c *conn) authenticate(ctx context.Context, r *http.Request, payload map[string]any) (context.Context, time.Time, error) {
+	if c.cfg.Authenticate == nil {
+		return ctx, time.Time{}, nil
+	}
+	authCtx, expiry, err := c.cfg.Authenticate(ctx, r, payload)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("authenticating connection_init: %w", err)
+	}
+	if authCtx == nil {
+		authCtx = ctx
+	}
+	return authCtx, expiry, nil
+}
+
+// supervise enforces the init timeout and credential expiry and sends keepalives.
+func (c *conn) supervise(ctx context.Context, initSeen <-chan struct{}, acked <-chan time.Time) {
+	initTimer := time.NewTimer(c.cfg.InitTimeout)
+	defer initTimer.Stop()
+	initTimeout := initTimer.C
+	var tick, expire <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-initSeen:
+			initSeen, initTimeout = nil, nil
+		case <-initTimeout:
+			if !isClosed(initSeen) {
+				c.fatal(ctx, closeInitTimeout, "Connection initialisation timeout")
+				return
+			}
+			initSeen, initTimeout = nil, nil
+		case expiry := <-acked:
+			acked = nil
+			if c.d.legacy {
+				_ = c.send(ctx, message{Type: "ka"})
+			}
+			if c.cfg.KeepAlive > 0 {
+				t := time.NewTicker(c.cfg.KeepAlive)
+				defer t.Stop()
+				tick = t.C
+			}
+			if !expiry.IsZero() {
+				t := time.NewTimer(time.Until(expiry))
+				defer t.Stop()
+				expire = t.C
+			}
+		case <-tick:
+			ka := message{Type: "ping"}
+			if c.d.legacy {
+				ka = message{Type: "ka"}
+			}
+			_ = c.send(ctx, ka)
+		case <-expire:
+			c.fatal(ctx, closeForbidden, "Forbidden: token expired")
+			return
+		}
+	}
+}
+
+// start registers operation m.ID and runs it in its own goroutine. A non-zero
+// code means the connection must be closed.
+func (c *conn) start(opsCtx context.Context, m message, readAt time.Time) (websocket.StatusCode, string) {
+	var params graphql.RawParams
+	dec := json.NewDecoder(bytes.NewReader(m.Payload))
+	dec.UseNumber()
+	if bytes.Equal(bytes.TrimSpace(m.Payload), []byte("null")) || dec.Decode(&params) != nil {
+		return closeBadRequest, fmt.Sprintf("Invalid %s payload", m.Type)
+	}
+	params.Headers = c.headers
+	params.ReadTime = graphql.TraceTiming{Start: readAt, End: graphql.Now()}
+
+	c.mu.Lock()
+	if _, dup := c.ops[m.ID]; dup {
+		c.mu.Unlock()
+		return closeDuplicateID, fmt.Sprintf("Subscriber for %s already exists", m.ID)
+	}
+	if len(c.ops) >= c.cfg.MaxSubscriptions {
+		c.mu.Unlock()
+		c.sendErrors(opsCtx, m.ID, gqlerror.List{{
+			Message:    fmt.Sprintf("too many operations on this connection (limit %d)", c.cfg.MaxSubscriptions),
+			Extensions: map[string]any{"code": "LIMIT_EXCEEDED"},
+		}})
+		return 0, ""
+	}
+	ctx, cancel := context.WithCancelCause(opsCtx)
+	op := &operation{cancel: cancel}
+	c.ops[m.ID] = op
+	c.mu.Unlock()
+
+	c.wg.Go(func() {
+		defer func() {
+			c.mu.Lock()
+			if c.ops[m.ID] == op {
+				delete(c.ops, m.ID)
+			}
+			c.mu.Unlock()
+			cancel(nil)
+		}()
+		errs := c.execute(ctx, m.ID, &params)
+		switch {
+		case opsCtx.Err() != nil:
+			// The connection is ending; its close frame tells the client why.
+		case errors.Is(context.Cause(ctx), errStoppedByClient):
+			if c.d.legacy {
+				_ = c.send(opsCtx, message{ID: m.ID, Type: "complete"})
+			}
+		case len(errs) > 0:
+			c.sendErrors(opsCtx, m.ID, errs)
+		default:
+			_ = c.send(opsCtx, message{ID: m.ID, Type: "complete"})
+		}
+	})
+	return 0, ""
+}
+
+// stop cancels operation id; the id is free for reuse at once, as
+// graphql-transport-ws allows. Unknown ids are ignored.
+func (c *conn) stop(id string) {
+	c.mu.Lock()
+	op := c.ops[id]
+	delete(c.ops, id)
+	c.mu.Unlock()
+	if op != nil {
+		op.cancel(errStoppedByClient)
+	}
+}
+
+// execute runs one operation, sending each result, and returns the errors
+// that end it without a result (invalid operation, refusal, panic).
+func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams) (errs gqlerror.List) {
+	ctx = graphql.StartOperationTrace(ctx)
+	var rc *graphql.OperationContext
+	defer func() {
+		if p := recover(); p != nil {
+			err := error(gqlerror.Errorf("internal system error"))
+			if rc != nil {
+				if rerr := rc.Recover(ctx, p); rerr != nil {
+					err = rerr
+				}
+			}
+			c.log.Error("recovering from operation panic", "panic", fmt.Sprint(p))
+			errs = gqlerror.List{gqlerror.WrapIfUnwrapped(err)}
+		}
+	}()
+
+	rc, cerrs := c.exec.CreateOperationContext(ctx, params)
+	if cerrs != nil {
+		return c.presented(graphql.WithOperationContext(ctx, rc), cerrs)
+	}
+	ctx = graphql.WithOperationContext(ctx, rc)
+	if c.cfg.OnOperation != nil {
+		release, err := c.cfg.OnOperation(ctx)
+		if err != nil {
+			return c.presented(ctx, gqlerror.List{gqlerror.WrapIfUnwrapped(err)})
+		}
+		if release != nil {
+			defer release()
+		}
+	}
+
+	responses, ctx := c.exec.DispatchOperation(ctx, rc)
+	for {
+		resp := responses(ctx)
+		if resp == nil {
+			return nil
+		}
+		b, err := json.Marshal(resp)
+		if err != nil {
+			return gqlerror.List{gqlerror.Errorf("encoding result: %v", err)}
+		}
+		if err := c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b}); err != nil {
+			return nil
+		}
+	}
+}
+
+// presented passes errs through the server's error presenter and response middleware.
+func (c *conn) presented(ctx context.Context, errs gqlerror.List) gqlerror.List {
+	if resp := c.exec.DispatchError(ctx, errs); resp != nil && len(resp.Errors) > 0 {
+		return resp.Errors
+	}
+	return errs
+}
+
+// sendErrors ends operation id with an error message; legacy clients also get complete.
+func (c *conn) sendErrors(ctx context.Context, id string, errs gqlerror.List) {
+	b, err := json.Marshal(errs)
+	if err != nil {
+		b = []byte(`[{"message":"internal system error"}]`)
+	}
+	if c.send(ctx, message{ID: id, Type: "error", Payload: b}) == nil && c.d.legacy {
+		_ = c.send(ctx, message{ID: id, Type: "complete"})
+	}
+}
+
+// send writes m unless ctx is done, so that nothing more goes out for an
+// operation the client has stopped.
+func (c *conn) send(ctx context.Context, m message) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding %s message: %w", m.Type, err)
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// Cancelling a write's context tears the socket down, so a stopped
+	// operation must not cut its own write short.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
+	defer cancel()
+	if err := c.ws.Write(wctx, websocket.MessageText, b); err != nil {
+		c.closed = true
+		c.log.Debug("writing websocket message", "type", m.Type, "err", err)
+		return fmt.Errorf("writing %s message: %w", m.Type, err)
+	}
+	return nil
+}
+
+// fatal ends the connection; legacy clients learn the reason from connection_error first.
+func (c *conn) fatal(ctx context.Context, code websocket.StatusCode, reason string) {
+	reason = closeReason(reason)
+	c.log.Debug("closing websocket connection", "status", int(code), "reason", reason)
+	if c.d.legacy {
+		b, _ := json.Marshal(map[string]string{"message": reason})
+		_ = c.send(ctx, message{Type: "connection_error", Payload: b})
+	}
+	c.closeConn(code, reason)
+}
+
+// closeConn runs the close handshake once; later writes are dropped.
+func (c *conn) closeConn(code websocket.StatusCode, reason string) {
+	c.wmu.Lock()
+	already := c.closed
+	c.closed = true
+	c.wmu.Unlock()
+	if already {
+		return
+	}
+	if err := c.ws.Close(code, reason); err != nil {
+		c.log.Debug("closing websocket", "status", int(code), "err", err)
+	}
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
