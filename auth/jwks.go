@@ -72,10 +72,10 @@ func (c *jwksCache) keys(ctx context.Context, kid string) ([]pubKey, error) {
 	if len(ks) > 0 && fresh {
 		return ks, nil
 	}
-	if c.due() {
-		if err := c.refresh(ctx); err != nil && ctx.Err() != nil {
-			return nil, fmt.Errorf("refreshing JWKS: %w", ctx.Err())
-		}
+	// Always through refresh: it waits for a fetch in flight, whose result
+	// this caller needs as much as the one that started it.
+	if err := c.refresh(ctx); err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("refreshing JWKS: %w", ctx.Err())
 	}
 	c.mu.RLock()
 	defer c.mu.RUnlock()
@@ -109,8 +109,8 @@ func (c *jwksCache) due() bool {
 	return c.attemptedAt.IsZero() || c.now().Sub(c.attemptedAt) >= c.minRefresh
 }
 
-// refresh fetches the set unless another caller did so while this one waited
-// for the slot. The returned error is for the caller's ctx handling only; the
+// refresh fetches the set unless the rate limit says the last attempt, maybe
+// one this caller waited for, is recent enough. The returned error is for the caller's ctx handling only; the
 // outcome is recorded in the cache.
 func (c *jwksCache) refresh(ctx context.Context) error {
 	select {

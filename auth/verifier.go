@@ -112,6 +112,7 @@ func NewVerifier(cfg Config, logger *slog.Logger) (*Verifier, error) {
 			return nil, fmt.Errorf("auth config: HSSecret: %d bytes, need at least %d", len(cfg.HSSecret), minHSSecretBytes)
 		}
 		v.hsSecret = slices.Clone(cfg.HSSecret)
+		v.cfg.HSSecret = nil // one copy of the secret, owned here
 	}
 	for _, a := range cfg.Algorithms {
 		if !slices.Contains(supportedAlgs, a) {
@@ -274,6 +275,10 @@ func (v *Verifier) jwtReason(err error, claims jwt.MapClaims) string {
 				}
 			case []any:
 				if len(c) > 0 {
+					continue
+				}
+			case float64: // the library reads exp 0 as absent
+				if c != 0 {
 					continue
 				}
 			case nil:

@@ -79,9 +79,8 @@ func TestVerifyAcceptsEachAlgorithm(t *testing.T) {
 			if p.Tenant != "acme" || p.Subject != "user-1" || !p.Has(ScopePIIRead) || p.Has(ScopeRawRead) {
 				t.Errorf("principal = %+v", p)
 			}
-			exp, _ := claims.GetExpirationTime()
-			if !p.ExpiresAt.Equal(exp.Time) {
-				t.Errorf("ExpiresAt = %v, want %v", p.ExpiresAt, exp.Time)
+			if want := time.Unix(claims["exp"].(int64), 0); !p.ExpiresAt.Equal(want) {
+				t.Errorf("ExpiresAt = %v, want %v", p.ExpiresAt, want)
 			}
 		})
 	}
@@ -136,7 +135,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"algorithm outside allow-list", vRSAOnly, hs(base), "algorithm HS256 not allowed"},
 		{"expired", v, hs(with(base, "exp", now.Add(-time.Hour).Unix())), "token expired"},
 		{"missing exp", v, hs(with(base, "exp", nil)), "no exp claim"},
-		{"zero exp", v, hs(with(base, "exp", 0)), "expired"},
+		{"zero exp", v, hs(with(base, "exp", 0)), "no exp claim"},
 		{"exp as string", v, hs(with(base, "exp", "tomorrow")), "wrong type"},
 		{"nbf in the future", v, hs(with(base, "nbf", now.Add(time.Hour).Unix())), "not valid yet"},
 		{"iat in the future", v, hs(with(base, "iat", now.Add(time.Hour).Unix())), "issued in the future"},
@@ -157,7 +156,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"tenant not a string", v, hs(with(base, "tenant", 42)), `claim "tenant"`},
 		{"scope of wrong type", v, hs(with(base, "scope", 3)), `claim "scope"`},
 		{"scope array with a number", v, hs(with(base, "scope", []any{"calls:read", 1})), `claim "scope"`},
-		{"sub not a string", v, hs(with(base, "sub", 5)), "wrong type"},
+		{"sub not a string", v, hs(with(base, "sub", 5)), `claim "sub"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2063,8 +2063,8 @@ type AgentStateSpan {
 A live change of an agent.
 """
 type AgentUpdate {
-  "Sequence number per (tenant, source, topic)."
-  seq: Int!
+  "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
+  seq: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -2293,8 +2293,8 @@ type CallEdge {
 A live change of a call.
 """
 type CallEvent {
-  "Sequence number per (tenant, source, topic); gaps mean missed events."
-  seq: Int!
+  "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
+  seq: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -2750,8 +2750,8 @@ type TimeseriesPoint {
 A live change of a queue's figures.
 """
 type QueueUpdate {
-  "Sequence number per (tenant, source, topic)."
-  seq: Int!
+  "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
+  seq: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -4919,15 +4919,15 @@ func (ec *executionContext) _AgentUpdate_seq(ctx context.Context, field graphql.
 			return obj.Seq, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_AgentUpdate_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("AgentUpdate", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("AgentUpdate", field, false, false, "String")
 }
 
 func (ec *executionContext) _AgentUpdate_kind(ctx context.Context, field graphql.CollectedField, obj *model.AgentUpdate) (ret graphql.Marshaler) {
@@ -6061,15 +6061,15 @@ func (ec *executionContext) _CallEvent_seq(ctx context.Context, field graphql.Co
 			return obj.Seq, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_CallEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("CallEvent", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("CallEvent", field, false, false, "String")
 }
 
 func (ec *executionContext) _CallEvent_kind(ctx context.Context, field graphql.CollectedField, obj *model.CallEvent) (ret graphql.Marshaler) {
@@ -8612,15 +8612,15 @@ func (ec *executionContext) _QueueUpdate_seq(ctx context.Context, field graphql.
 			return obj.Seq, nil
 		},
 		nil,
-		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
-			return ec.marshalNInt2int(ctx, selections, v)
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
 		},
 		true,
 		true,
 	)
 }
 func (ec *executionContext) fieldContext_QueueUpdate_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("QueueUpdate", field, false, false, "Int")
+	return graphql.NewScalarFieldContext("QueueUpdate", field, false, false, "String")
 }
 
 func (ec *executionContext) _QueueUpdate_kind(ctx context.Context, field graphql.CollectedField, obj *model.QueueUpdate) (ret graphql.Marshaler) {

@@ -7,42 +7,95 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
 func (r *agentResolver) Source(ctx context.Context, obj *model.Agent) (*model.SourceRef, error) {
-	panic(fmt.Errorf("not implemented: Source - source"))
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
 func (r *agentResolver) Email(ctx context.Context, obj *model.Agent) (*string, error) {
-	panic(fmt.Errorf("not implemented: Email - email"))
+	return maskedOrNil(ctx, obj.Email), nil
 }
 
 func (r *agentStateSpanResolver) DurationSeconds(ctx context.Context, obj *model.AgentStateSpan) (int, error) {
-	panic(fmt.Errorf("not implemented: DurationSeconds - durationSeconds"))
+	end := r.now()
+	if obj.To != nil {
+		end = *obj.To
+	}
+	return max(0, int(end.Sub(obj.From).Seconds())), nil
 }
 
 func (r *agentStateSpanResolver) Source(ctx context.Context, obj *model.AgentStateSpan) (*model.SourceRef, error) {
-	panic(fmt.Errorf("not implemented: Source - source"))
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
 func (r *queryResolver) Agents(ctx context.Context, filter *model.AgentFilter) ([]*model.Agent, error) {
-	panic(fmt.Errorf("not implemented: Agents - agents"))
+	if filter == nil {
+		filter = &model.AgentFilter{}
+	}
+	all, err := r.tenantSources(ctx, filter.Sources)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := r.collectAgents(ctx, all)
+	if err != nil {
+		return nil, err
+	}
+	return filterAgents(agents, filter), nil
 }
 
 func (r *queryResolver) Agent(ctx context.Context, id string) (*model.Agent, error) {
-	panic(fmt.Errorf("not implemented: Agent - agent"))
+	src, _, err := r.sourceByGlobalID(ctx, id, model.KindAgent)
+	if err != nil {
+		return nil, err
+	}
+	agents, err := r.collectAgents(ctx, []*Source{src})
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range agents {
+		if a.ID == id {
+			return a, nil
+		}
+	}
+	return nil, nil
 }
 
 func (r *queryResolver) AgentStateHistory(ctx context.Context, agent string, rangeArg model.TimeRange) ([]*model.AgentStateSpan, error) {
-	panic(fmt.Errorf("not implemented: AgentStateHistory - agentStateHistory"))
+	src, vendorID, err := r.sourceByGlobalID(ctx, agent, model.KindAgent)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := r.timeRange(&rangeArg, 0, "range")
+	if err != nil {
+		return nil, err
+	}
+	if tr.To.Sub(tr.From) > 31*24*60*60*1e9 {
+		return nil, errorf(CodeBadInput, "range: longer than 31 days")
+	}
+	_, hs, err := capable[upstreams.AgentHistorian]([]*Source{src}, "agent state history")
+	if err != nil {
+		return nil, err
+	}
+	return hs[0].AgentStateHistory(ctx, vendorID, tr)
 }
 
 func (r *subscriptionResolver) AgentUpdates(ctx context.Context, filter *model.AgentFilter) (<-chan *model.AgentUpdate, error) {
-	panic(fmt.Errorf("not implemented: AgentUpdates - agentUpdates"))
+	if filter == nil {
+		filter = &model.AgentFilter{}
+	}
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicAgents, func(src *Source, ev liveEvent) (*model.AgentUpdate, bool) {
+		a, ok := ev.Value.(*model.Agent)
+		if !ok || len(filterAgents([]*model.Agent{a}, filter)) == 0 {
+			return nil, false
+		}
+		return &model.AgentUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Agent: a}, true
+	})
 }
 
 func (r *Resolver) Agent() graph.AgentResolver { return &agentResolver{r} }

@@ -7,50 +7,101 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
 func (r *callResolver) Source(ctx context.Context, obj *model.Call) (*model.SourceRef, error) {
-	panic(fmt.Errorf("not implemented: Source - source"))
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
 func (r *callResolver) Durations(ctx context.Context, obj *model.Call) (*model.CallDurations, error) {
-	panic(fmt.Errorf("not implemented: Durations - durations"))
+	if obj.Durations == nil {
+		return &model.CallDurations{}, nil
+	}
+	return obj.Durations, nil
 }
 
 func (r *callResolver) Legs(ctx context.Context, obj *model.Call) ([]*model.CallLeg, error) {
-	panic(fmt.Errorf("not implemented: Legs - legs"))
+	if obj.LegsLoaded {
+		return obj.Legs, nil
+	}
+	return r.loadLegs(ctx, obj)
 }
 
 func (r *callResolver) QueueSegments(ctx context.Context, obj *model.Call) ([]*model.QueueSegment, error) {
-	panic(fmt.Errorf("not implemented: QueueSegments - queueSegments"))
+	if obj.SegmentsLoaded {
+		return obj.QueueSegments, nil
+	}
+	return r.loadSegments(ctx, obj)
 }
 
 func (r *customerResolver) Number(ctx context.Context, obj *model.Customer) (*string, error) {
-	panic(fmt.Errorf("not implemented: Number - number"))
+	return maskedOrNil(ctx, obj.Number), nil
 }
 
 func (r *customerResolver) Name(ctx context.Context, obj *model.Customer) (*string, error) {
-	panic(fmt.Errorf("not implemented: Name - name"))
+	return maskedOrNil(ctx, obj.Name), nil
 }
 
 func (r *customerResolver) Email(ctx context.Context, obj *model.Customer) (*string, error) {
-	panic(fmt.Errorf("not implemented: Email - email"))
+	return maskedOrNil(ctx, obj.Email), nil
 }
 
 func (r *queryResolver) Calls(ctx context.Context, filter *model.CallFilter, first *int, after *string) (*model.CallConnection, error) {
-	panic(fmt.Errorf("not implemented: Calls - calls"))
+	n, err := r.pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeCursor(after)
+	if err != nil {
+		return nil, err
+	}
+	if filter == nil {
+		filter = &model.CallFilter{}
+	}
+	all, err := r.tenantSources(ctx, filter.Sources)
+	if err != nil {
+		return nil, err
+	}
+	srcs, listers, err := capable[upstreams.CallLister](all, "call history")
+	if err != nil {
+		return nil, err
+	}
+	q, err := r.callQuery(filter, n)
+	if err != nil {
+		return nil, err
+	}
+	return mergeCalls(ctx, srcs, listers, q, cur, callMatcher(filter))
 }
 
 func (r *queryResolver) Call(ctx context.Context, id string) (*model.Call, error) {
-	panic(fmt.Errorf("not implemented: Call - call"))
+	src, vendorID, err := r.sourceByGlobalID(ctx, id, model.KindCall)
+	if err != nil {
+		return nil, err
+	}
+	_, getters, err := capable[upstreams.CallGetter]([]*Source{src}, "call lookup")
+	if err != nil {
+		return nil, err
+	}
+	return getters[0].GetCall(ctx, vendorID)
 }
 
 func (r *subscriptionResolver) CallEvents(ctx context.Context, filter *model.CallFilter) (<-chan *model.CallEvent, error) {
-	panic(fmt.Errorf("not implemented: CallEvents - callEvents"))
+	if filter == nil {
+		filter = &model.CallFilter{}
+	}
+	keep := callMatcher(filter)
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicCalls, func(src *Source, ev liveEvent) (*model.CallEvent, bool) {
+		c, ok := ev.Value.(*model.Call)
+		if !ok || !keep(c) {
+			return nil, false
+		}
+		return &model.CallEvent{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Call: c}, true
+	})
 }
 
 func (r *Resolver) Call() graph.CallResolver { return &callResolver{r} }

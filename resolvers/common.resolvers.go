@@ -7,18 +7,39 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
 )
 
 func (r *queryResolver) Viewer(ctx context.Context) (*model.Viewer, error) {
-	panic(fmt.Errorf("not implemented: Viewer - viewer"))
+	p, err := principal(ctx)
+	if err != nil {
+		return nil, err
+	}
+	srcs, err := r.tenantSources(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	v := &model.Viewer{Tenant: p.Tenant, Scopes: append([]string{}, p.Scopes...), Sources: []*model.Source{}}
+	if p.Subject != "" {
+		v.Subject = &p.Subject
+	}
+	if !p.ExpiresAt.IsZero() {
+		v.ExpiresAt = &p.ExpiresAt
+	}
+	for _, s := range srcs {
+		v.Sources = append(v.Sources, r.modelSource(s))
+	}
+	return v, nil
 }
 
 func (r *subscriptionResolver) SourceHealth(ctx context.Context, sources []string) (<-chan *model.SourceHealthEvent, error) {
-	panic(fmt.Errorf("not implemented: SourceHealth - sourceHealth"))
+	srcs, err := r.tenantSources(ctx, sources)
+	if err != nil {
+		return nil, err
+	}
+	return r.watchHealth(ctx, srcs), nil
 }
 
 func (r *Resolver) Mutation() graph.MutationResolver { return &mutationResolver{r} }

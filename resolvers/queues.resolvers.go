@@ -7,30 +7,90 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
+	"strconv"
 
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
 func (r *queryResolver) Queues(ctx context.Context, filter *model.QueueFilter) ([]*model.Queue, error) {
-	panic(fmt.Errorf("not implemented: Queues - queues"))
+	if filter == nil {
+		filter = &model.QueueFilter{}
+	}
+	all, err := r.tenantSources(ctx, filter.Sources)
+	if err != nil {
+		return nil, err
+	}
+	queues, err := r.collectQueues(ctx, all, filter.Range)
+	if err != nil {
+		return nil, err
+	}
+	return filterQueues(queues, filter.Ids), nil
 }
 
 func (r *queryResolver) CallVolume(ctx context.Context, rangeArg model.TimeRange, interval model.Interval, filter *model.CallFilter) ([]*model.TimeseriesPoint, error) {
-	panic(fmt.Errorf("not implemented: CallVolume - callVolume"))
+	tr, err := r.timeRange(&rangeArg, 0, "range")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBuckets(tr, interval); err != nil {
+		return nil, err
+	}
+	var only []string
+	if filter != nil {
+		only = filter.Sources
+	}
+	all, err := r.tenantSources(ctx, only)
+	if err != nil {
+		return nil, err
+	}
+	srcs, vols, err := capable[upstreams.CallVolumer](all, "call volume")
+	if err != nil {
+		return nil, err
+	}
+	series := make([][]*model.TimeseriesPoint, len(srcs))
+	errs := make([]error, len(srcs))
+	parallel(len(srcs), func(i int) {
+		series[i], errs[i] = vols[i].CallVolume(ctx, upstreams.TimeseriesQuery{Range: tr, Interval: interval})
+	})
+	return mergeSeries(ctx, series, errs)
 }
 
 func (r *queryResolver) QueueTimeseries(ctx context.Context, queue string, rangeArg model.TimeRange, interval model.Interval) ([]*model.TimeseriesPoint, error) {
-	panic(fmt.Errorf("not implemented: QueueTimeseries - queueTimeseries"))
+	src, vendorID, err := r.sourceByGlobalID(ctx, queue, model.KindQueue)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := r.timeRange(&rangeArg, 0, "range")
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBuckets(tr, interval); err != nil {
+		return nil, err
+	}
+	_, ts, err := capable[upstreams.QueueTimeserieser]([]*Source{src}, "queue timeseries")
+	if err != nil {
+		return nil, err
+	}
+	return ts[0].QueueTimeseries(ctx, vendorID, upstreams.TimeseriesQuery{Range: tr, Interval: interval})
 }
 
 func (r *queueResolver) Source(ctx context.Context, obj *model.Queue) (*model.SourceRef, error) {
-	panic(fmt.Errorf("not implemented: Source - source"))
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
 func (r *subscriptionResolver) QueueUpdates(ctx context.Context, filter *model.QueueFilter) (<-chan *model.QueueUpdate, error) {
-	panic(fmt.Errorf("not implemented: QueueUpdates - queueUpdates"))
+	if filter == nil {
+		filter = &model.QueueFilter{}
+	}
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicQueues, func(src *Source, ev liveEvent) (*model.QueueUpdate, bool) {
+		q, ok := ev.Value.(*model.Queue)
+		if !ok || len(filterQueues([]*model.Queue{q}, filter.Ids)) == 0 {
+			return nil, false
+		}
+		return &model.QueueUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Queue: q}, true
+	})
 }
 
 func (r *Resolver) Queue() graph.QueueResolver { return &queueResolver{r} }

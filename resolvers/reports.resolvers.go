@@ -7,30 +7,65 @@ package resolvers
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
 func (r *mutationResolver) CreateReportJob(ctx context.Context, input model.ReportJobInput) (*model.ReportJob, error) {
-	panic(fmt.Errorf("not implemented: CreateReportJob - createReportJob"))
+	srcs, err := r.tenantSources(ctx, []string{input.Source})
+	if err != nil {
+		return nil, err
+	}
+	_, js, err := capable[upstreams.ReportJobber](srcs, "report jobs")
+	if err != nil {
+		return nil, err
+	}
+	return js[0].CreateReportJob(ctx, input)
 }
 
 func (r *mutationResolver) UpdateReportJob(ctx context.Context, id string, input model.ReportJobInput) (*model.ReportJob, error) {
-	panic(fmt.Errorf("not implemented: UpdateReportJob - updateReportJob"))
+	j, vendorID, err := r.reportJobber(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return j.UpdateReportJob(ctx, vendorID, input)
 }
 
 func (r *mutationResolver) DeleteReportJob(ctx context.Context, id string) (string, error) {
-	panic(fmt.Errorf("not implemented: DeleteReportJob - deleteReportJob"))
+	j, vendorID, err := r.reportJobber(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if err := j.DeleteReportJob(ctx, vendorID); err != nil {
+		return "", err
+	}
+	return id, nil
 }
 
 func (r *queryResolver) ReportJobs(ctx context.Context, first *int, after *string) (*model.ReportJobConnection, error) {
-	panic(fmt.Errorf("not implemented: ReportJobs - reportJobs"))
+	n, err := r.pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeOffset(after)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.tenantSources(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, js, err := capable[upstreams.ReportJobber](all, "report jobs")
+	if err != nil {
+		return nil, err
+	}
+	return listReportJobs(ctx, js, cur, n)
 }
 
 func (r *reportJobResolver) Source(ctx context.Context, obj *model.ReportJob) (*model.SourceRef, error) {
-	panic(fmt.Errorf("not implemented: Source - source"))
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
 func (r *Resolver) ReportJob() graph.ReportJobResolver { return &reportJobResolver{r} }

@@ -1,8 +1,29 @@
+// Package resolvers holds the hand-written GraphQL resolvers. They are thin: principal →
+// the tenant's sources → driver calls (through dataloaders for per-item fields, through the
+// live hub for streams) → merge → errors naming the source. No vendor knowledge lives here.
 package resolvers
 
-// This file will not be regenerated automatically.
-//
-// It serves as dependency injection for your app, add any dependencies you require
-// here.
+import (
+	"log/slog"
+	"time"
 
-type Resolver struct{}
+	"github.com/switchboard-cc/switchboard/live"
+)
+
+// Resolver is the root resolver; one per gateway.
+type Resolver struct {
+	Tenants *Tenants
+	Hub     *live.Hub
+	Logger  *slog.Logger
+	// MaxPageSize caps `first` [100].
+	MaxPageSize int
+	// Now is the clock [time.Now].
+	Now func() time.Time
+}
+
+func (r *Resolver) now() time.Time {
+	if r.Now != nil {
+		return r.Now().UTC()
+	}
+	return time.Now().UTC()
+}

@@ -24,8 +24,8 @@ type AgentFilter struct {
 
 // A live change of an agent.
 type AgentUpdate struct {
-	// Sequence number per (tenant, source, topic).
-	Seq int `json:"seq"`
+	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
+	Seq string `json:"seq"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.
@@ -56,8 +56,8 @@ type CallEdge struct {
 
 // A live change of a call.
 type CallEvent struct {
-	// Sequence number per (tenant, source, topic); gaps mean missed events.
-	Seq int `json:"seq"`
+	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
+	Seq string `json:"seq"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.
@@ -112,8 +112,8 @@ type QueueFilter struct {
 
 // A live change of a queue's figures.
 type QueueUpdate struct {
-	// Sequence number per (tenant, source, topic).
-	Seq int `json:"seq"`
+	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
+	Seq string `json:"seq"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.

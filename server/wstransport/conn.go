@@ -22,9 +22,10 @@ var errStoppedByClient = errors.New("operation stopped by client")
 // stops every goroutine of the connection and waits for them.
 func (c *conn) serve(ctx context.Context, r *http.Request) {
 	ctx, cancel := context.WithCancel(ctx)
-	stopOps := func() {}
 	defer func() {
-		stopOps()
+		if c.stopOps != nil {
+			c.stopOps()
+		}
 		cancel()
 		c.wg.Wait()
 		_ = c.ws.CloseNow()
@@ -65,7 +66,11 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 				c.fatal(ctx, closeForbidden, "Forbidden")
 				return
 			}
-			opsCtx, stopOps = context.WithCancel(authCtx)
+			if !expiry.IsZero() && !time.Now().Before(expiry) {
+				c.fatal(ctx, closeForbidden, "Forbidden: token expired")
+				return
+			}
+			opsCtx, c.stopOps = context.WithCancel(authCtx)
 			_ = c.send(ctx, message{Type: "connection_ack"})
 			acked <- expiry
 		case kindPing:
@@ -196,15 +201,14 @@ func (c *conn) start(opsCtx context.Context, m message, readAt time.Time) (webso
 	c.mu.Unlock()
 
 	c.wg.Go(func() {
-		defer func() {
-			c.mu.Lock()
-			if c.ops[m.ID] == op {
-				delete(c.ops, m.ID)
-			}
-			c.mu.Unlock()
-			cancel(nil)
-		}()
+		defer cancel(nil)
 		errs := c.execute(ctx, m.ID, &params)
+		// Free the id before the final message: a client may reuse it as soon as it sees complete.
+		c.mu.Lock()
+		if c.ops[m.ID] == op {
+			delete(c.ops, m.ID)
+		}
+		c.mu.Unlock()
 		switch {
 		case opsCtx.Err() != nil:
 			// The connection is ending; its close frame tells the client why.

@@ -164,6 +164,9 @@ type conn struct {
 	headers http.Header
 	log     *slog.Logger
 	wg      sync.WaitGroup // supervise and every operation goroutine
+	// stopOps cancels every operation even when Authenticate returned a
+	// context not derived from the connection's; used by serve only.
+	stopOps context.CancelFunc
 
 	wmu    sync.Mutex // serializes writes; guards closed
 	closed bool

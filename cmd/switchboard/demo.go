@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/auth"
+	"github.com/switchboard-cc/switchboard/config"
+	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/simcc"
+)
+
+// The demo's token settings.
+const (
+	demoIssuer    = "switchboard-demo"
+	demoAudience  = "switchboard"
+	demoTokenTTL  = 24 * time.Hour
+	demoSecretEnv = "SWITCHBOARD_DEMO_HS_SECRET"
+)
+
+// demoTokens are the ready tokens the demo prints and writes: full has every scope, basic
+// lacks pii:read, raw:read and reports:write.
+type demoTokens map[string]struct {
+	Full  string `json:"full"`
+	Basic string `json:"basic"`
+}
+
+func basicScopes() []string {
+	return []string{auth.ScopeCallsRead, auth.ScopeAgentsRead, auth.ScopeQueuesRead}
+}
+
+// demo is a running demo environment: centers, simulators, and the config that points at them.
+type demo struct {
+	cfg     *config.Config
+	secrets map[string]string
+	sims    []*http.Server
+	hooks   []func(ctx context.Context, gatewayURL string)
+	centers []*simcc.Center
+	wg      sync.WaitGroup
+}
+
+func (d *demo) lookup(name string) (string, bool) {
+	v, ok := d.secrets[name]
+	return v, ok
+}
+
+func seedOf(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+// startDemo starts one simulated contact center per demo source and its vendor simulator
+// on loopback, and returns the configuration of the demo tenants: `acme` with a source of
+// every vendor, and one tenant per vendor named after it.
+func startDemo(ctx context.Context, vendors []demoVendor, log *slog.Logger) (*demo, error) {
+	d := &demo{secrets: map[string]string{}}
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return nil, fmt.Errorf("generating demo key: %w", err)
+	}
+	d.secrets[demoSecretEnv] = hex.EncodeToString(secret)
+	d.cfg = &config.Config{
+		Auth: config.Auth{Algorithms: []string{"HS256"}, Issuer: demoIssuer, Audience: demoAudience,
+			HSSecret: &config.SecretRef{Env: demoSecretEnv}},
+		Server: config.Server{AllowedOrigins: []string{"*"}},
+	}
+	acme := config.Tenant{ID: "acme"}
+	var tenants []config.Tenant
+	for _, v := range vendors {
+		for _, tenant := range []string{"acme", v.name} {
+			src, err := d.startSource(ctx, tenant, v, log)
+			if err != nil {
+				d.stop()
+				return nil, err
+			}
+			if tenant == "acme" {
+				acme.Sources = append(acme.Sources, src)
+			} else {
+				tenants = append(tenants, config.Tenant{ID: tenant, Sources: []config.Source{src}})
+			}
+		}
+	}
+	d.cfg.Tenants = append([]config.Tenant{acme}, tenants...)
+	d.cfg.ApplyDefaults()
+	if err := d.cfg.Validate(); err != nil {
+		d.stop()
+		return nil, fmt.Errorf("demo config: %w", err)
+	}
+	return d, nil
+}
+
+func (d *demo) startSource(ctx context.Context, tenant string, v demoVendor, log *slog.Logger) (config.Source, error) {
+	names := map[string]string{"acme": "Acme Support", "telavox": "Nordic Telecom", "tvox": "Milano Assist", "ccai": "Pacific Help Desk", "portsip": "Lone Star Service", "sobot": "Singapore Care"}
+	name := names[tenant]
+	if tenant == "acme" {
+		name = "Acme " + v.title
+	}
+	center := simcc.New(simcc.Config{Name: name, Seed: seedOf(tenant + "/" + v.name)})
+	d.centers = append(d.centers, center)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		if err := center.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("simulated center stopped", "center", name, "err", err)
+		}
+	}()
+	handler, simSrc, hook := v.sim(center)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return config.Source{}, fmt.Errorf("starting %s simulator: %w", v.name, err)
+	}
+	hs := &http.Server{Handler: handler, ReadHeaderTimeout: 5 * time.Second}
+	d.sims = append(d.sims, hs)
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		_ = hs.Serve(ln)
+	}()
+	id := v.name
+	if tenant == "acme" {
+		id = "acme-" + v.name
+	}
+	src := config.Source{ID: id, Vendor: v.name, Name: name, URL: "http://" + ln.Addr().String(), Options: simSrc.Options, Secrets: map[string]config.SecretRef{}}
+	for k, val := range simSrc.Secrets {
+		env := strings.ToUpper(strings.NewReplacer("-", "_", ".", "_").Replace("DEMO_" + tenant + "_" + id + "_" + k))
+		d.secrets[env] = val
+		src.Secrets[k] = config.SecretRef{Env: env}
+	}
+	if hook != nil {
+		d.hooks = append(d.hooks, func(ctx context.Context, gatewayURL string) { hook(ctx, gatewayURL, tenant, id) })
+	}
+	return src, nil
+}
+
+// started runs the simulators' hooks (webhook pushers) once the gateway serves.
+func (d *demo) started(ctx context.Context, gatewayURL string) {
+	for _, h := range d.hooks {
+		h(ctx, gatewayURL)
+	}
+}
+
+func (d *demo) stop() {
+	for _, s := range d.sims {
+		_ = s.Close()
+	}
+	for _, c := range d.centers {
+		c.Close()
+	}
+	d.wg.Wait()
+}
+
+func (d *demo) tokens() (demoTokens, error) {
+	m, err := minter(d.cfg.Auth, d.lookup)
+	if err != nil {
+		return nil, err
+	}
+	out := demoTokens{}
+	now := time.Now()
+	for _, t := range d.cfg.Tenants {
+		full, err := m.Mint(t.ID, auth.AllScopes(), demoTokenTTL, now)
+		if err != nil {
+			return nil, err
+		}
+		basic, err := m.Mint(t.ID, basicScopes(), demoTokenTTL, now)
+		if err != nil {
+			return nil, err
+		}
+		out[t.ID] = struct {
+			Full  string `json:"full"`
+			Basic string `json:"basic"`
+		}{full, basic}
+	}
+	return out, nil
+}
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo", stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
+	tokensFile := fs.String("tokens-file", "", "write the demo tokens as JSON here once serving")
+	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	log := newLogger(config.Log{Format: "text", Level: *logLevel}, os.Stderr)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d, err := startDemo(ctx, demoVendors(), log)
+	if err != nil {
+		return err
+	}
+	defer d.stop()
+	toks, err := d.tokens()
+	if err != nil {
+		return err
+	}
+	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log,
+		gatewayOptions{graphiqlHeaders: map[string]string{"Authorization": "Bearer " + toks["acme"].Full}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	base := "http://" + ln.Addr().String()
+	printDemo(stdout, base, d.cfg, toks)
+	if *tokensFile != "" {
+		b, _ := json.MarshalIndent(toks, "", "  ")
+		if err := os.WriteFile(*tokensFile, b, 0o600); err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("writing tokens file: %w", err)
+		}
+	}
+	d.started(ctx, base)
+	return g.serve(ctx, ln)
+}
+
+func printDemo(w io.Writer, base string, cfg *config.Config, toks demoTokens) {
+	fmt.Fprintf(w, "Switchboard %s demo — every vendor simulated on loopback\n\n", version)
+	fmt.Fprintf(w, "  GraphiQL   %s/   (header editor pre-filled with acme's full token)\n", base)
+	fmt.Fprintf(w, "  GraphQL    %s/graphql   (POST, GET, SSE; WebSocket graphql-transport-ws and graphql-ws)\n", base)
+	fmt.Fprintf(w, "  Health     %s/healthz   %s/readyz\n\n", base, base)
+	fmt.Fprintln(w, "Tenants and tokens (send as  Authorization: Bearer <token>):")
+	for _, t := range cfg.Tenants {
+		var srcs []string
+		for _, s := range t.Sources {
+			srcs = append(srcs, s.ID)
+		}
+		fmt.Fprintf(w, "\n  %s  sources: %s\n    full:  %s\n    basic: %s\n", t.ID, strings.Join(srcs, ", "), toks[t.ID].Full, toks[t.ID].Basic)
+	}
+	fmt.Fprintln(w, "\nPress Ctrl-C to stop.")
+}

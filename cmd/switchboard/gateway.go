@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/auth"
+	"github.com/switchboard-cc/switchboard/config"
+	"github.com/switchboard-cc/switchboard/live"
+	"github.com/switchboard-cc/switchboard/resolvers"
+	"github.com/switchboard-cc/switchboard/server"
+	"github.com/switchboard-cc/switchboard/upstreams"
+)
+
+// gateway is an assembled gateway: drivers, hub, HTTP handler.
+type gateway struct {
+	cfg      *config.Config
+	tenants  *resolvers.Tenants
+	hub      *live.Hub
+	server   *server.Server
+	verifier *auth.Verifier
+	log      *slog.Logger
+}
+
+type gatewayOptions struct {
+	graphiqlHeaders map[string]string
+}
+
+func newLogger(c config.Log, w *os.File) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// authConfig turns the YAML auth section into the verifier's config, reading key material.
+func authConfig(c config.Auth, lookup config.Lookup) (auth.Config, error) {
+	ac := auth.Config{
+		Algorithms: c.Algorithms, Issuer: c.Issuer, Audience: c.Audience, Leeway: c.Leeway.Duration,
+		TenantClaim: c.TenantClaim, ScopesClaim: c.ScopesClaim, SourcesClaim: c.SourcesClaim,
+		JWKSURL: c.JWKSURL, JWKSMinRefresh: c.JWKSMinRefresh.Duration,
+	}
+	if c.HSSecret != nil {
+		s, err := c.HSSecret.Resolve(lookup)
+		if err != nil {
+			return ac, fmt.Errorf("auth.hsSecret: %w", err)
+		}
+		ac.HSSecret = []byte(s)
+	}
+	for _, p := range c.PEMFiles {
+		b, err := os.ReadFile(p.File)
+		if err != nil {
+			return ac, fmt.Errorf("auth.pemFiles: %w", err)
+		}
+		ac.PEMKeys = append(ac.PEMKeys, auth.PEMKey{KID: p.KID, PEM: b})
+	}
+	return ac, nil
+}
+
+func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup, reg *upstreams.Registry, log *slog.Logger, o gatewayOptions) (*gateway, error) {
+	ac, err := authConfig(cfg.Auth, lookup)
+	if err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(ac, log.With("component", "auth"))
+	if err != nil {
+		return nil, fmt.Errorf("building token verifier: %w", err)
+	}
+	deps := upstreams.Deps{Logger: log.With("component", "upstreams"), HTTPClient: upstreamHTTPClient()}
+	tenants, err := resolvers.BuildTenants(ctx, cfg, reg, deps, lookup)
+	if err != nil {
+		return nil, err
+	}
+	hub := live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
+	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize}
+	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
+	srv := server.New(server.Options{
+		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
+		Logger: log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: o.graphiqlHeaders,
+	})
+	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log}, nil
+}
+
+// upstreamHTTPClient is the base client every driver wraps: pooled keep-alive connections,
+// HTTP/2 where offered, bounded dial and header timeouts.
+func upstreamHTTPClient() *http.Client {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	t.IdleConnTimeout = 90 * time.Second
+	t.ResponseHeaderTimeout = 15 * time.Second
+	t.ForceAttemptHTTP2 = true
+	return &http.Client{Transport: t}
+}
+
+// serve runs the HTTP server on ln until ctx ends, then shuts down in order: HTTP server
+// (draining requests), hub (ending subscriptions and upstream streams), drivers.
+func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{Handler: g.server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout.Or(10*time.Second))
+	defer cancel()
+	g.hub.Close() // ends subscriptions so hijacked WebSockets let Shutdown finish
+	var errs []error
+	if err := hs.Shutdown(sctx); err != nil {
+		errs = append(errs, fmt.Errorf("shutting down HTTP server: %w", err))
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		errs = append(errs, serveErr)
+	}
+	if err := g.tenants.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
+		out = append(out, p)
+	}
+	return out
+}

@@ -1,0 +1,189 @@
+package live
+
+import (
+	"context"
+	"sync"
+
+	"github.com/switchboard-cc/switchboard/graph/model"
+)
+
+// Subscription is one subscriber's view of a stream.
+type Subscription struct {
+	hub   *Hub
+	st    *stream
+	limit int
+
+	out  chan Event
+	wake chan struct{} // a push happened; capacity 1
+	stop chan struct{} // closed by end
+	done chan struct{} // closed when the pump has exited and out is closed
+
+	mu sync.Mutex
+	// queue[head:] is pending; the consumed prefix is reused instead of reallocated.
+	queue []Event
+	head  int
+	// initial counts the snapshot or replay entries still at the front of queue; they do
+	// not count against limit, so a large snapshot cannot make a new subscriber "slow".
+	initial int
+	ended   bool
+	err     error
+}
+
+func newSubscription(h *Hub, st *stream, limit int) *Subscription {
+	return &Subscription{
+		hub: h, st: st, limit: limit,
+		out: make(chan Event), wake: make(chan struct{}, 1),
+		stop: make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// Events delivers the snapshot (kind SNAPSHOT, or RESYNC when a resume missed too much),
+// then the changes in Seq order. It is closed when the subscription ends; see Err.
+func (s *Subscription) Events() <-chan Event { return s.out }
+
+// Err says why Events was closed: nil after Close or the context ending, ErrSlowConsumer,
+// or ErrHubClosed.
+func (s *Subscription) Err() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.err
+}
+
+// Close ends the subscription and waits until Events is closed.
+func (s *Subscription) Close() {
+	s.end(nil)
+	<-s.done
+}
+
+func (s *Subscription) start(first []Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue, s.initial = first, len(first)
+}
+
+// push queues e without blocking; the stream goroutine calls it under the stream's lock.
+func (s *Subscription) push(e Event) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended {
+		return
+	}
+	defer s.signal()
+	if len(s.queue)-s.head-s.initial < s.limit {
+		s.append(e)
+		return
+	}
+	i := s.lastIndex(e.Key)
+	if i < 0 {
+		s.endLocked(ErrSlowConsumer)
+		return
+	}
+	if old := s.queue[i]; i-s.head < s.initial && (old.Kind == model.EventKindSnapshot || old.Kind == model.EventKindResync) {
+		// The subscriber has not seen this key yet: patch the snapshot instead of queueing.
+		if e.Kind == model.EventKindRemove {
+			s.removeAt(i)
+		} else {
+			s.queue[i].Value, s.queue[i].At = e.Value, e.At
+		}
+		return
+	}
+	// Move the key to the back so that Seqs stay increasing; the latest value wins.
+	s.removeAt(i)
+	s.append(e)
+}
+
+func (s *Subscription) append(e Event) {
+	if len(s.queue) == cap(s.queue) && s.head > 0 {
+		n := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[n:])
+		s.queue, s.head = s.queue[:n], 0
+	}
+	s.queue = append(s.queue, e)
+}
+
+func (s *Subscription) lastIndex(key string) int {
+	for i := len(s.queue) - 1; i >= s.head; i-- {
+		if s.queue[i].Key == key {
+			return i
+		}
+	}
+	return -1
+}
+
+func (s *Subscription) removeAt(i int) {
+	if i-s.head < s.initial {
+		s.initial--
+	}
+	copy(s.queue[i:], s.queue[i+1:])
+	s.queue[len(s.queue)-1] = Event{}
+	s.queue = s.queue[:len(s.queue)-1]
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscription) next() (Event, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.head == len(s.queue) {
+		return Event{}, false
+	}
+	e := s.queue[s.head]
+	s.queue[s.head] = Event{}
+	s.head++
+	if s.head == len(s.queue) {
+		s.queue, s.head = s.queue[:0], 0
+	}
+	if s.initial > 0 {
+		s.initial--
+	}
+	return e, true
+}
+
+func (s *Subscription) end(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.endLocked(err)
+}
+
+func (s *Subscription) endLocked(err error) {
+	if s.ended {
+		return
+	}
+	s.ended, s.err, s.queue, s.head, s.initial = true, err, nil, 0, 0
+	close(s.stop)
+}
+
+// pump moves queued events to Events until the subscription ends.
+func (s *Subscription) pump(ctx context.Context) {
+	defer s.hub.wg.Done()
+	defer close(s.done)
+	defer close(s.out)
+	defer s.hub.release(s.st, s)
+	for {
+		e, ok := s.next()
+		if !ok {
+			select {
+			case <-s.wake:
+				continue
+			case <-ctx.Done():
+				s.end(nil)
+				return
+			case <-s.stop:
+				return
+			}
+		}
+		select {
+		case s.out <- e:
+		case <-ctx.Done():
+			s.end(nil)
+			return
+		case <-s.stop:
+			return
+		}
+	}
+}

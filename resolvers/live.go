@@ -1,0 +1,160 @@
+package resolvers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/live"
+	"github.com/switchboard-cc/switchboard/upstreams"
+)
+
+type liveEvent = live.Event
+
+// subscriptionBuffer bounds each GraphQL subscription's outgoing channel; the hub already
+// buffers and coalesces per subscriber, this only decouples the merge of several sources.
+const subscriptionBuffer = 64
+
+func streamKey(src *Source, topic upstreams.Topic) live.StreamKey {
+	return live.StreamKey{Tenant: src.Spec.Tenant, Source: src.Spec.ID, Identity: src.Identity, Topic: topic}
+}
+
+func opener(st upstreams.Streamer, topic upstreams.Topic) live.Opener {
+	return func(ctx context.Context, sink upstreams.Sink) error { return st.Stream(ctx, topic, sink) }
+}
+
+// streamers returns the sources able to stream topic.
+func streamers(srcs []*Source, topic upstreams.Topic) ([]*Source, []upstreams.Streamer) {
+	var out []*Source
+	var sts []upstreams.Streamer
+	for _, s := range srcs {
+		st, ok := s.Driver.(upstreams.Streamer)
+		if !ok {
+			continue
+		}
+		for _, t := range st.Topics() {
+			if t == topic {
+				out = append(out, s)
+				sts = append(sts, st)
+				break
+			}
+		}
+	}
+	return out, sts
+}
+
+// subscribeTopic subscribes to topic on each of the caller's sources that stream it and
+// merges the events, converted by conv, into one channel closed when ctx ends.
+func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, topic upstreams.Topic, conv func(*Source, liveEvent) (*T, bool)) (<-chan *T, error) {
+	all, err := r.tenantSources(ctx, only)
+	if err != nil {
+		return nil, err
+	}
+	srcs, sts := streamers(all, topic)
+	if len(srcs) == 0 {
+		ids := make([]string, len(all))
+		for i, s := range all {
+			ids[i] = s.Spec.ID
+		}
+		return nil, &codedError{code: CodeNotSupported, msg: fmt.Sprintf("live %s are not supported by sources %v", topic, ids)}
+	}
+	subs := make([]*live.Subscription, 0, len(srcs))
+	for i, s := range srcs {
+		sub, err := r.Hub.Subscribe(ctx, streamKey(s, topic), opener(sts[i], topic), live.SubscribeOptions{})
+		if err != nil {
+			for _, x := range subs {
+				x.Close()
+			}
+			return nil, fmt.Errorf("subscribing to %s of source %s: %w", topic, s.Spec.ID, err)
+		}
+		subs = append(subs, sub)
+	}
+	out := make(chan *T, subscriptionBuffer)
+	var wg sync.WaitGroup
+	for i, sub := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer sub.Close()
+			forward(ctx, r, srcs[i], sub, out, conv)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	return out, nil
+}
+
+func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Subscription, out chan<- *T, conv func(*Source, liveEvent) (*T, bool)) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-sub.Events():
+			if !ok {
+				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
+					r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
+				}
+				return
+			}
+			v, keep := conv(src, ev)
+			if !keep {
+				continue
+			}
+			select {
+			case out <- v:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// liveState returns a source's live state for topic when a stream is up and holds state.
+func (r *Resolver) liveState(src *Source, topic upstreams.Topic) ([]upstreams.Item, bool) {
+	if r.Hub == nil {
+		return nil, false
+	}
+	return r.Hub.State(streamKey(src, topic))
+}
+
+// snapshotOnce opens (or joins) a source's stream for topic and waits up to wait for it to
+// hold state; the hub keeps the stream for its linger so following queries are cheap.
+func (r *Resolver) snapshotOnce(ctx context.Context, src *Source, st upstreams.Streamer, topic upstreams.Topic, wait time.Duration) ([]any, error) {
+	values := func(items []upstreams.Item) []any {
+		out := make([]any, len(items))
+		for i, it := range items {
+			out[i] = it.Value
+		}
+		return out
+	}
+	if items, ok := r.liveState(src, topic); ok {
+		return values(items), nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	sub, err := r.Hub.Subscribe(ctx, streamKey(src, topic), opener(st, topic), live.SubscribeOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("subscribing to %s of source %s: %w", topic, src.Spec.ID, err)
+	}
+	defer sub.Close()
+	tick := time.NewTicker(25 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if items, ok := r.liveState(src, topic); ok {
+			return values(items), nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, &codedError{code: "UPSTREAM_UNAVAILABLE", source: src.Spec.ID, msg: fmt.Sprintf("source %s: no live %s state yet", src.Spec.ID, topic)}
+		case _, ok := <-sub.Events():
+			if !ok {
+				return nil, fmt.Errorf("live %s of source %s: %w", topic, src.Spec.ID, sub.Err())
+			}
+		case <-tick.C:
+		}
+	}
+}

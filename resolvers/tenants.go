@@ -1,0 +1,154 @@
+package resolvers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/switchboard-cc/switchboard/config"
+	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
+)
+
+// Source is one built driver of one tenant.
+type Source struct {
+	Spec   upstreams.SourceSpec
+	Driver upstreams.Driver
+	// Identity identifies the credentials the driver uses, without revealing them: two
+	// sources share an upstream stream only if tenant, source and identity all match.
+	Identity string
+}
+
+// Tenant is a tenant's sources, in configuration order.
+type Tenant struct {
+	ID      string
+	Sources []*Source
+}
+
+// Source returns the tenant's source with id.
+func (t *Tenant) Source(id string) (*Source, bool) {
+	for _, s := range t.Sources {
+		if s.Spec.ID == id {
+			return s, true
+		}
+	}
+	return nil, false
+}
+
+// Tenants maps tenant ids to their sources. Immutable once built; a reload builds a new one.
+type Tenants struct {
+	byID map[string]*Tenant
+}
+
+// NewTenants wraps already built tenants (tests).
+func NewTenants(ts ...*Tenant) *Tenants {
+	m := make(map[string]*Tenant, len(ts))
+	for _, t := range ts {
+		m[t.ID] = t
+	}
+	return &Tenants{byID: m}
+}
+
+// Get returns a tenant.
+func (t *Tenants) Get(id string) (*Tenant, bool) {
+	tt, ok := t.byID[id]
+	return tt, ok
+}
+
+// IDs lists tenant ids, sorted.
+func (t *Tenants) IDs() []string {
+	out := make([]string, 0, len(t.byID))
+	for id := range t.byID {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// All returns every source of every tenant (readiness, shutdown).
+func (t *Tenants) All() []*Source {
+	var out []*Source
+	for _, id := range t.IDs() {
+		out = append(out, t.byID[id].Sources...)
+	}
+	return out
+}
+
+// Close closes every driver, joining errors.
+func (t *Tenants) Close() error {
+	var errs []error
+	for _, s := range t.All() {
+		if err := s.Driver.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing source %s/%s: %w", s.Spec.Tenant, s.Spec.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// BuildTenants builds a driver for every configured source.
+func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Registry, deps upstreams.Deps, lookup config.Lookup) (*Tenants, error) {
+	out := &Tenants{byID: map[string]*Tenant{}}
+	for _, tc := range cfg.Tenants {
+		t := &Tenant{ID: tc.ID}
+		for _, sc := range tc.Sources {
+			spec := upstreams.SourceSpec{
+				Tenant: tc.ID, ID: sc.ID, Vendor: sc.Vendor, Name: sc.Name, URL: sc.URL,
+				Options: sc.Options, Secret: secretFunc(tc.ID, sc, lookup),
+			}
+			if spec.Name == "" {
+				spec.Name = sc.ID
+			}
+			d, err := reg.New(ctx, spec, deps)
+			if err != nil {
+				_ = out.Close()
+				return nil, fmt.Errorf("tenant %q: %w", tc.ID, err)
+			}
+			t.Sources = append(t.Sources, &Source{Spec: spec, Driver: d, Identity: identity(tc.ID, sc, lookup)})
+		}
+		out.byID[tc.ID] = t
+	}
+	return out, nil
+}
+
+func secretFunc(tenant string, sc config.Source, lookup config.Lookup) func(string) (string, error) {
+	return func(name string) (string, error) {
+		ref, ok := sc.Secrets[name]
+		if !ok {
+			return "", fmt.Errorf("tenant %q source %q: secret %q is not configured", tenant, sc.ID, name)
+		}
+		v, err := ref.Resolve(lookup)
+		if err != nil {
+			return "", fmt.Errorf("tenant %q source %q: secret %q: %w", tenant, sc.ID, name, err)
+		}
+		return v, nil
+	}
+}
+
+// identity hashes the source's URL and secret values so that changed credentials make a
+// different stream key, without the key revealing them.
+func identity(tenant string, sc config.Source, lookup config.Lookup) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s\x00", tenant, sc.ID, sc.Vendor, sc.URL)
+	names := make([]string, 0, len(sc.Secrets))
+	for n := range sc.Secrets {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		v, _ := sc.Secrets[n].Resolve(lookup)
+		fmt.Fprintf(h, "%s=%s\x00", n, v)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// modelSource describes a source for the viewer.
+func modelSource(s *Source) *model.Source {
+	h := s.Driver.Health()
+	return &model.Source{
+		ID: s.Spec.ID, Vendor: s.Spec.Vendor, Name: s.Spec.Name,
+		Capabilities: upstreams.Capabilities(s.Driver), Health: &h,
+	}
+}

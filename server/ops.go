@@ -1,0 +1,84 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/switchboard-cc/switchboard/resolvers"
+	"github.com/switchboard-cc/switchboard/upstreams"
+)
+
+type sourceStatus struct {
+	Tenant string `json:"tenant"`
+	ID     string `json:"id"`
+	Vendor string `json:"vendor"`
+	Status string `json:"status"`
+	Reason string `json:"reason,omitempty"`
+}
+
+type streamStatus struct {
+	Tenant      string `json:"tenant"`
+	Source      string `json:"source"`
+	Topic       string `json:"topic"`
+	Subscribers int    `json:"subscribers"`
+	Connects    int    `json:"upstreamConnects"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason,omitempty"`
+}
+
+// readyz reports every source's health and every live stream. The gateway is ready when it
+// serves; a vendor being down degrades its sources, it does not take the replica out.
+func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+	res := s.opts.Resolver
+	out := struct {
+		Status  string         `json:"status"`
+		Sources []sourceStatus `json:"sources"`
+		Streams []streamStatus `json:"streams"`
+	}{Status: "ok", Sources: []sourceStatus{}, Streams: []streamStatus{}}
+	for _, src := range res.Tenants.All() {
+		h := res.SourceHealth(src)
+		st := sourceStatus{Tenant: src.Spec.Tenant, ID: src.Spec.ID, Vendor: src.Spec.Vendor, Status: string(h.Status)}
+		if h.Reason != nil {
+			st.Reason = *h.Reason
+		}
+		if st.Status == "DOWN" || st.Status == "DEGRADED" {
+			out.Status = "degraded"
+		}
+		out.Sources = append(out.Sources, st)
+	}
+	if res.Hub != nil {
+		for _, st := range res.Hub.Streams() {
+			out.Streams = append(out.Streams, streamStatus{
+				Tenant: st.Key.Tenant, Source: st.Key.Source, Topic: string(st.Key.Topic),
+				Subscribers: st.Subscribers, Connects: st.Connects, Status: string(st.Status), Reason: st.Reason,
+			})
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// maxWebhookBytes caps a pushed document.
+const maxWebhookBytes = 1 << 20
+
+// webhook hands a push to the driver of exactly the tenant and source in the path. Unknown
+// routes get one answer, so probing does not reveal which tenants exist.
+func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
+	vendor, tenant, source := r.PathValue("vendor"), r.PathValue("tenant"), r.PathValue("source")
+	notFound := func() { writeError(w, http.StatusNotFound, resolvers.CodeNotFound, "no such webhook route") }
+	t, ok := s.opts.Resolver.Tenants.Get(tenant)
+	if !ok {
+		notFound()
+		return
+	}
+	src, ok := t.Source(source)
+	if !ok || src.Spec.Vendor != vendor {
+		notFound()
+		return
+	}
+	recv, ok := src.Driver.(upstreams.WebhookReceiver)
+	if !ok {
+		notFound()
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, maxWebhookBytes)
+	recv.Webhook().ServeHTTP(w, r)
+}

@@ -1,0 +1,276 @@
+// Package server wires HTTP: GraphQL over HTTP (POST, GET, SSE) and WebSocket on /graphql,
+// GraphiQL at /, health and readiness, and vendor webhooks, with authentication and the
+// abuse limits in front of every operation. It is the glue between auth, gqlgen and the
+// resolvers; it holds no business logic.
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/99designs/gqlgen/graphql/playground"
+	"github.com/vektah/gqlparser/v2/ast"
+
+	"github.com/switchboard-cc/switchboard/auth"
+	"github.com/switchboard-cc/switchboard/config"
+	"github.com/switchboard-cc/switchboard/graph"
+	"github.com/switchboard-cc/switchboard/resolvers"
+	"github.com/switchboard-cc/switchboard/server/wstransport"
+)
+
+// Options configure the server.
+type Options struct {
+	Resolver       *resolvers.Resolver
+	Verifier       *auth.Verifier
+	Limits         config.Limits
+	AllowedOrigins []string
+	Logger         *slog.Logger
+	// GraphiQL serves the GraphiQL IDE at /.
+	GraphiQL bool
+	// GraphiQLHeaders pre-fill GraphiQL's header editor (the demo puts a token there).
+	GraphiQLHeaders map[string]string
+}
+
+// Server is the gateway's HTTP handler.
+type Server struct {
+	opts   Options
+	mux    *http.ServeMux
+	gql    *handler.Server
+	log    *slog.Logger
+	subsMu sync.Mutex
+	subs   map[string]int // open subscriptions per tenant
+}
+
+// New builds the handler.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger, subs: map[string]int{}}
+	s.gql = s.graphqlHandler()
+	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(s.gql)))
+	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.Handle("POST /webhooks/{vendor}/{tenant}/{source}", http.HandlerFunc(s.webhook))
+	if o.GraphiQL {
+		opts := []playground.GraphiqlConfigOption{}
+		if len(o.GraphiQLHeaders) > 0 {
+			opts = append(opts, playground.WithGraphiqlUiHeaders(o.GraphiQLHeaders))
+		}
+		s.mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql", opts...))
+	}
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+
+// Handle adds a route (metrics, wallboard) beside the gateway's own.
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+func (s *Server) graphqlHandler() *handler.Server {
+	l := s.opts.Limits
+	cfg := graph.Config{Resolvers: s.opts.Resolver}
+	cfg.Directives.Scope = resolvers.ScopeDirective
+	setComplexity(&cfg, l.MaxPageSize)
+	srv := handler.New(graph.NewExecutableSchema(cfg))
+	srv.AddTransport(wstransport.Transport{Config: wstransport.Config{
+		InitTimeout:      l.InitTimeout.Or(10 * time.Second),
+		KeepAlive:        l.KeepAlive.Or(25 * time.Second),
+		MaxMessageBytes:  l.MaxMessageBytes,
+		MaxSubscriptions: l.SubscriptionsPerConnection,
+		OriginPatterns:   s.opts.AllowedOrigins,
+		Authenticate:     s.authenticateWS,
+		OnOperation:      s.onOperation,
+		Logger:           s.log,
+	}})
+	srv.AddTransport(transport.SSE{})
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	srv.SetErrorPresenter(resolvers.PresentError(s.log))
+	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
+		s.log.ErrorContext(ctx, "resolver panic", "panic", fmt.Sprint(v))
+		return errors.New("internal error")
+	})
+	srv.SetParserTokenLimit(15000)
+	if l.Introspection == nil || *l.Introspection {
+		srv.Use(extension.Introspection{})
+	} else {
+		srv.SetDisableSuggestion(true)
+	}
+	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
+	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
+	srv.Use(shapeLimit{maxDepth: l.MaxDepth, maxAliases: l.MaxAliases})
+	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		return next(resolvers.WithLoaders(ctx))
+	})
+	return srv
+}
+
+// withBodyLimit reads the body up front so an oversized one is a clean 413 before parsing.
+func (s *Server) withBodyLimit(next http.Handler) http.Handler {
+	max := s.opts.Limits.MaxBodyBytes
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body == nil || r.Method == http.MethodGet || isUpgrade(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if r.ContentLength > max {
+			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
+			return
+		}
+		b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+		if err != nil {
+			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "reading request body")
+			return
+		}
+		if int64(len(b)) > max {
+			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// withHTTPAuth verifies the bearer token of every non-WebSocket request; WebSockets
+// authenticate in connection_init (or the upgrade header) inside the transport.
+func (s *Server) withHTTPAuth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isUpgrade(r) || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
+			writeError(w, http.StatusUnauthorized, resolvers.CodeUnauthenticated, "missing bearer token")
+			return
+		}
+		p, err := s.verify(r.Context(), tok)
+		if err != nil {
+			s.authFailed(w, r, err)
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+	})
+}
+
+var errUnknownTenant = errors.New("tenant is not configured")
+
+func (s *Server) verify(ctx context.Context, tok string) (*auth.Principal, error) {
+	p, err := s.opts.Verifier.Verify(ctx, tok)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := s.opts.Resolver.Tenants.Get(p.Tenant); !ok {
+		return nil, errUnknownTenant
+	}
+	return p, nil
+}
+
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, auth.ErrKeysUnavailable):
+		s.log.WarnContext(r.Context(), "token keys unavailable", "err", err)
+		writeError(w, http.StatusServiceUnavailable, "AUTH_UNAVAILABLE", "token signing keys are unavailable, retry later")
+	case errors.Is(err, errUnknownTenant):
+		writeError(w, http.StatusForbidden, resolvers.CodeForbidden, "the token's tenant is not served here")
+	default:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard", error="invalid_token"`)
+		msg := "invalid token"
+		if errors.Is(err, auth.ErrUnauthenticated) {
+			msg = "invalid token: " + strings.TrimSuffix(err.Error(), ": "+auth.ErrUnauthenticated.Error())
+		}
+		writeError(w, http.StatusUnauthorized, resolvers.CodeUnauthenticated, msg)
+	}
+}
+
+func (s *Server) authenticateWS(ctx context.Context, r *http.Request, payload map[string]any) (context.Context, time.Time, error) {
+	tok, ok := tokenFromInit(payload)
+	if !ok {
+		tok, ok = auth.BearerToken(r.Header.Get("Authorization"))
+	}
+	if !ok {
+		return nil, time.Time{}, errors.New("missing bearer token")
+	}
+	p, err := s.verify(ctx, tok)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("verifying token: %w", err)
+	}
+	return auth.WithPrincipal(ctx, p), p.ExpiresAt, nil
+}
+
+func tokenFromInit(payload map[string]any) (string, bool) {
+	for _, m := range []map[string]any{payload, asMap(payload["headers"])} {
+		for _, k := range []string{"Authorization", "authorization"} {
+			if v, ok := m[k].(string); ok {
+				return auth.BearerToken(v)
+			}
+		}
+	}
+	return "", false
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
+}
+
+// onOperation enforces the per-tenant subscription limit across connections.
+func (s *Server) onOperation(ctx context.Context) (func(), error) {
+	p, ok := auth.FromContext(ctx)
+	if !ok {
+		return nil, errors.New("unauthenticated")
+	}
+	if oc := graphql.GetOperationContext(ctx); oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+		return func() {}, nil
+	}
+	s.subsMu.Lock()
+	defer s.subsMu.Unlock()
+	if s.subs[p.Tenant] >= s.opts.Limits.SubscriptionsPerTenant {
+		return nil, fmt.Errorf("subscription limit of %d for the tenant reached", s.opts.Limits.SubscriptionsPerTenant)
+	}
+	s.subs[p.Tenant]++
+	return func() {
+		s.subsMu.Lock()
+		defer s.subsMu.Unlock()
+		s.subs[p.Tenant]--
+		if s.subs[p.Tenant] <= 0 {
+			delete(s.subs, p.Tenant)
+		}
+	}, nil
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// writeError answers with a GraphQL error body, so clients parse every failure one way.
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}})
+}

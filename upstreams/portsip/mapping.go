@@ -1,0 +1,426 @@
+package portsip
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard-cc/switchboard/graph/model"
+	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/derive"
+)
+
+// Pure mapping from Data Flow documents to graph/model: no I/O, no clock.
+
+// wireTime is how the driver writes times: RFC 3339 with a numeric offset ("+00:00"),
+// exactly like the document's examples, because the API insists on an explicit zone.
+const wireTime = "2006-01-02T15:04:05-07:00"
+
+func formatTime(t time.Time) string { return t.UTC().Format(wireTime) }
+
+// parseTime accepts RFC 3339 with an offset ("Z" or ±hh:mm) and returns UTC.
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, strings.TrimSpace(s))
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time with offset", s)
+	}
+	return t.UTC(), nil
+}
+
+func parseOptTime(s *string) (*time.Time, error) {
+	if s == nil || strings.TrimSpace(*s) == "" {
+		return nil, nil
+	}
+	t, err := parseTime(*s)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
+}
+
+// decodeDoc unmarshals raw into dst (a pointer to a struct) and, when that fails, names the
+// top-level field at fault so the error can point at it.
+func decodeDoc(raw []byte, dst any) (string, error) {
+	err := json.Unmarshal(raw, dst)
+	if err == nil {
+		return "", nil
+	}
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) && ute.Field != "" {
+		return ute.Field, err
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return "", err
+	}
+	t := reflect.TypeOf(dst).Elem()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		v, ok := fields[name]
+		if !ok || name == "" || name == "-" {
+			continue
+		}
+		if ferr := json.Unmarshal(v, reflect.New(t.Field(i).Type).Interface()); ferr != nil {
+			return name, ferr
+		}
+	}
+	return "", err
+}
+
+// mapper holds what mapping needs from the source's configuration.
+type mapper struct {
+	spec       upstreams.SourceSpec
+	queueNames map[string]string // queue number -> display name
+}
+
+func (m mapper) fieldErr(op, prefix, field string, err error) error {
+	if prefix != "" && field != "" {
+		field = prefix + "." + field
+	} else if prefix != "" {
+		field = prefix
+	}
+	return m.spec.FieldError(op, field, err)
+}
+
+func (m mapper) queueRef(number string) *model.Ref {
+	return model.NewRef(model.KindQueue, m.spec.ID, number, m.queueNames[number])
+}
+
+// mapQueue maps a queues/summary answer for one queue. The range is the one asked for.
+func (m mapper) mapQueue(op, number string, slaSecs int, r upstreams.TimeRange, raw json.RawMessage) (*model.Queue, error) {
+	var s queueSummary
+	if f, err := decodeDoc(raw, &s); err != nil {
+		return nil, m.fieldErr(op, "", f, err)
+	}
+	offered, within, short := intPtr(s.TotalCalls), intPtr(s.AnsweredInSLACalls), intPtr(s.ShortAbandonedCalls)
+	st := &model.QueueStats{
+		From: model.Ptr(r.From.UTC()), To: model.Ptr(r.To.UTC()),
+		CallsWaiting: intPtr(s.WaitingCalls), LongestWaitSeconds: intPtr(s.LongestWaitingSecs),
+		Offered: offered, Answered: intPtr(s.AnsweredCalls), Abandoned: intPtr(s.AbandonedCalls),
+		ShortAbandoned: short, AnsweredWithinSLA: within, SLASeconds: model.Ptr(slaSecs),
+		AverageSpeedOfAnswerSeconds: floatPtr(s.AvgAnswerSecs),
+		AverageWaitSeconds:          floatPtr(s.AvgWaitingSecs),
+		AverageHandleSeconds:        floatPtr(s.AvgHandleSecs),
+		Callbacks:                   intPtr(s.CallbackCalls),
+	}
+	switch {
+	case offered != nil && within != nil && short != nil:
+		// The counts are exact where the percentage is rounded by some PBX versions.
+		st.ServiceLevel = derive.ServiceLevel(*within, *offered, *short)
+	case s.ServiceLevel != nil:
+		st.ServiceLevel = model.Ptr(min(max(float64(*s.ServiceLevel)/100, 0), 1))
+	}
+	name := m.queueNames[number]
+	if name == "" {
+		name = number
+	}
+	return &model.Queue{
+		ID: model.GlobalID(model.KindQueue, m.spec.ID, number), VendorID: number,
+		SourceID: m.spec.ID, Vendor: m.spec.Vendor, Name: name, Number: model.Ptr(number),
+		Channel: model.Ptr(model.ChannelVoice), SLASeconds: model.Ptr(slaSecs), Stats: st, Raw: raw,
+	}, nil
+}
+
+// mapSeries maps timeseries buckets (queue, agent or calls timeseries).
+func (m mapper) mapSeries(op string, items []json.RawMessage) ([]*model.TimeseriesPoint, error) {
+	out := make([]*model.TimeseriesPoint, 0, len(items))
+	for i, raw := range items {
+		prefix := "items[" + strconv.Itoa(i) + "]"
+		var it seriesItem
+		if f, err := decodeDoc(raw, &it); err != nil {
+			return nil, m.fieldErr(op, prefix, f, err)
+		}
+		from, err := parseTime(it.StartTime)
+		if err != nil {
+			return nil, m.fieldErr(op, prefix, "start_time", err)
+		}
+		to, err := parseTime(it.EndTime)
+		if err != nil {
+			return nil, m.fieldErr(op, prefix, "end_time", err)
+		}
+		if !to.After(from) {
+			return nil, m.fieldErr(op, prefix, "end_time", fmt.Errorf("end_time %s is not after start_time", it.EndTime))
+		}
+		out = append(out, &model.TimeseriesPoint{
+			From: from, To: to,
+			Offered: intPtr(it.TotalCalls), Answered: intPtr(it.AnsweredCalls), Abandoned: intPtr(it.AbandonedCalls),
+			TalkSeconds:                 intPtr(it.TalkSecs),
+			AverageSpeedOfAnswerSeconds: floatPtr(it.AvgAnswerSecs),
+			AverageHandleSeconds:        floatPtr(it.AvgHandleSecs),
+		})
+	}
+	return out, nil
+}
+
+// mapAgentSummary maps queues/agent/summary to the agent's counters in that queue.
+func (m mapper) mapAgentSummary(op string, raw json.RawMessage) (*model.AgentCounters, error) {
+	var s agentSummary
+	if f, err := decodeDoc(raw, &s); err != nil {
+		return nil, m.fieldErr(op, "", f, err)
+	}
+	return &model.AgentCounters{
+		Offered: intPtr(s.TotalCalls), Answered: intPtr(s.AnsweredCalls), Missed: intPtr(s.MissedCalls),
+		TalkSeconds: intPtr(s.TalkSecs), HoldSeconds: intPtr(s.HoldSecs), WrapUpSeconds: intPtr(s.WrapUpSecs),
+		AverageHandleSeconds: floatPtr(s.AvgHandleSecs),
+	}, nil
+}
+
+// Call status values of the history endpoints.
+const (
+	statusNone        = "NONE"
+	statusAnswered    = "ANSWERED"
+	statusNotAnswered = "NOT_ANSWERED"
+)
+
+func mapDirection(s *string) model.Direction {
+	if s == nil {
+		return model.DirectionUnknown
+	}
+	switch strings.ToUpper(strings.TrimSpace(*s)) {
+	case "INBOUND", "INCOMING":
+		return model.DirectionInbound
+	case "OUTBOUND", "OUTGOING":
+		return model.DirectionOutbound
+	case "INTERNAL", "LOCAL":
+		return model.DirectionInternal
+	}
+	return model.DirectionUnknown
+}
+
+// mapOutcome: PortSIP has three statuses; the end reason and whether any agent was offered
+// the call refine NOT_ANSWERED into the canonical outcomes.
+func mapOutcome(status, reason *string, ended bool, dir model.Direction, agentsOffered int) model.Outcome {
+	if !ended {
+		return model.OutcomeInProgress
+	}
+	if status != nil && strings.EqualFold(*status, statusAnswered) {
+		return model.OutcomeAnswered
+	}
+	r := ""
+	if reason != nil {
+		r = strings.ToLower(*reason)
+	}
+	switch r {
+	case "voicemail":
+		return model.OutcomeVoicemail
+	case "callback_requested", "callback":
+		return model.OutcomeCallback
+	case "failed":
+		return model.OutcomeFailed
+	}
+	if dir == model.DirectionInbound && agentsOffered == 0 {
+		return model.OutcomeAbandoned
+	}
+	return model.OutcomeMissed
+}
+
+// mapCall maps one analytics/calls/history record.
+func (m mapper) mapCall(op, prefix string, raw json.RawMessage) (*model.Call, error) {
+	var c callRecord
+	if f, err := decodeDoc(raw, &c); err != nil {
+		return nil, m.fieldErr(op, prefix, f, err)
+	}
+	id := strings.TrimSpace(string(c.SessionID))
+	if id == "" {
+		return nil, m.fieldErr(op, prefix, "session_id", errors.New("missing session_id"))
+	}
+	if c.StartTime == nil {
+		return nil, m.fieldErr(op, prefix, "start_time", errors.New("missing start_time"))
+	}
+	started, err := parseTime(*c.StartTime)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "start_time", err)
+	}
+	answered, err := parseOptTime(c.AnswerTime)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "answer_time", err)
+	}
+	ended, err := parseOptTime(c.EndTime)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "end_time", err)
+	}
+	dir := mapDirection(c.Direction)
+	call := &model.Call{
+		ID: model.GlobalID(model.KindCall, m.spec.ID, id), VendorID: id,
+		SourceID: m.spec.ID, Vendor: m.spec.Vendor,
+		Direction: dir, Channel: model.ChannelVoice,
+		Outcome:      mapOutcome(c.Status, c.EndReason, ended != nil, dir, len(c.Agents)),
+		VendorStatus: c.Status, VendorReason: c.EndReason, EndReason: c.EndReason,
+		StartedAt: started, AnsweredAt: answered, EndedAt: ended,
+		Durations: &model.CallDurations{
+			TotalSeconds: intPtr(c.Duration), TalkSeconds: intPtr(c.TalkSecs),
+			HoldSeconds: intPtr(c.HoldSecs), WrapUpSeconds: intPtr(c.WrapUpSecs),
+		},
+		Agents: []*model.Ref{}, Queues: []*model.Ref{}, Ivrs: []*model.Ref{},
+		Transfers: intPtr(c.Transfers), Recorded: c.Recorded, Raw: raw,
+	}
+	customer, service := c.From, c.To
+	switch dir {
+	case model.DirectionOutbound:
+		customer, service = c.To, c.From
+	case model.DirectionInternal, model.DirectionUnknown:
+		customer = nil
+	}
+	if customer != nil && *customer != "" {
+		call.Customer = &model.Customer{Number: customer}
+	}
+	if service != nil && *service != "" {
+		call.ServiceNumber = service
+	}
+	for _, a := range c.Agents {
+		call.Agents = append(call.Agents, model.NewRef(model.KindAgent, m.spec.ID, a, ""))
+	}
+	for _, q := range c.Queues {
+		call.Queues = append(call.Queues, m.queueRef(q))
+	}
+	return call, nil
+}
+
+// mapLeg maps one analytics/calls/user/history record; legs are numbered 1.. per call.
+func (m mapper) mapLeg(op, prefix string, n int, raw json.RawMessage) (string, *model.CallLeg, error) {
+	var u userCallRecord
+	if f, err := decodeDoc(raw, &u); err != nil {
+		return "", nil, m.fieldErr(op, prefix, f, err)
+	}
+	offered, err := parseOptTime(u.StartTime)
+	if err != nil {
+		return "", nil, m.fieldErr(op, prefix, "start_time", err)
+	}
+	answeredAt, err := parseOptTime(u.AnswerTime)
+	if err != nil {
+		return "", nil, m.fieldErr(op, prefix, "answer_time", err)
+	}
+	ended, err := parseOptTime(u.EndTime)
+	if err != nil {
+		return "", nil, m.fieldErr(op, prefix, "end_time", err)
+	}
+	leg := &model.CallLeg{
+		ID: strconv.Itoa(n), OfferedAt: offered, AnsweredAt: answeredAt, EndedAt: ended,
+		RingSeconds: intPtr(u.RingSecs), TalkSeconds: intPtr(u.TalkSecs),
+		HoldSeconds: intPtr(u.HoldSecs), WrapUpSeconds: intPtr(u.WrapUpSecs),
+		TransferredIn: u.TransferredIn, TransferredOut: u.TransferredOut,
+		TransferType: nonEmpty(u.TransferType), EndReason: nonEmpty(u.EndReason), Raw: raw,
+	}
+	if u.User != nil && *u.User != "" {
+		name := ""
+		if u.UserName != nil {
+			name = *u.UserName
+		}
+		leg.Agent = model.NewRef(model.KindAgent, m.spec.ID, *u.User, name)
+	}
+	if u.Queue != nil && *u.Queue != "" {
+		leg.Queue = m.queueRef(*u.Queue)
+	}
+	if u.Status != nil {
+		switch strings.ToUpper(*u.Status) {
+		case statusAnswered:
+			leg.Answered = model.Ptr(true)
+		case statusNotAnswered:
+			leg.Answered = model.Ptr(false)
+		}
+	}
+	return string(u.SessionID), leg, nil
+}
+
+func nonEmpty(s *string) *string {
+	if s == nil || *s == "" {
+		return nil
+	}
+	return s
+}
+
+// Report formats PortSIP knows.
+const (
+	formatCSV  = "CSV"
+	formatHTML = "HTML"
+)
+
+// mapReportJob maps one report job document.
+func (m mapper) mapReportJob(op, prefix string, raw json.RawMessage) (*model.ReportJob, error) {
+	var j reportJob
+	if f, err := decodeDoc(raw, &j); err != nil {
+		return nil, m.fieldErr(op, prefix, f, err)
+	}
+	id := strings.TrimSpace(string(j.ID))
+	if id == "" {
+		return nil, m.fieldErr(op, prefix, "id", errors.New("missing id"))
+	}
+	created, err := parseOptTime(j.CreatedAt)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "created_at", err)
+	}
+	updated, err := parseOptTime(j.UpdatedAt)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "updated_at", err)
+	}
+	job := &model.ReportJob{
+		ID: model.GlobalID(model.KindReportJob, m.spec.ID, id), VendorID: id,
+		SourceID: m.spec.ID, Vendor: m.spec.Vendor,
+		Name: deref(j.ScheduleName), ReportType: deref(j.Type), Cron: deref(j.CronExpr),
+		// The schema has no HTML format: HTML jobs (made in PortSIP's UI) read as CSV; raw keeps the truth.
+		Format:     model.ReportFormatCsv,
+		Timezone:   nonEmpty(j.Timezone),
+		Recipients: splitRecipients(deref(j.Recipients)),
+		Queues:     []string{},
+		Enabled:    j.Active != nil && *j.Active,
+		CreatedAt:  created, UpdatedAt: updated, Raw: raw,
+	}
+	if job.Timezone == nil {
+		job.Timezone = nonEmpty(j.TimeZone)
+	}
+	if j.Params != nil && j.Params.Queues != nil {
+		job.Queues = j.Params.Queues
+	}
+	return job, nil
+}
+
+func splitRecipients(s string) []string {
+	out := []string{}
+	for _, r := range strings.FieldsFunc(s, func(r rune) bool { return r == ';' || r == ',' }) {
+		if r = strings.TrimSpace(r); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// ReportLog is one execution of a report job (report_list). The gateway has no type for it
+// yet; the driver exposes it through ReportLogs.
+type ReportLog struct {
+	ID         string
+	JobID      string
+	Name       string
+	Status     string // the vendor's status, unchanged
+	Format     string
+	FileName   string
+	CreatedAt  *time.Time
+	Raw        json.RawMessage
+}
+
+func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*ReportLog, error) {
+	var l reportLog
+	if f, err := decodeDoc(raw, &l); err != nil {
+		return nil, m.fieldErr(op, prefix, f, err)
+	}
+	id := strings.TrimSpace(string(l.ID))
+	if id == "" {
+		return nil, m.fieldErr(op, prefix, "id", errors.New("missing id"))
+	}
+	created, err := parseOptTime(l.CreatedAt)
+	if err != nil {
+		return nil, m.fieldErr(op, prefix, "created_at", err)
+	}
+	return &ReportLog{ID: id, JobID: deref(l.JobID), Name: deref(l.ScheduleName), Status: deref(l.Status),
+		Format: deref(l.Format), FileName: deref(l.FileName), CreatedAt: created, Raw: raw}, nil
+}
