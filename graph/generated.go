@@ -101,6 +101,7 @@ type ComplexityRoot struct {
 	AgentUpdate struct {
 		Agent  func(childComplexity int) int
 		At     func(childComplexity int) int
+		Cursor func(childComplexity int) int
 		Kind   func(childComplexity int) int
 		Seq    func(childComplexity int) int
 		Source func(childComplexity int) int
@@ -159,6 +160,7 @@ type ComplexityRoot struct {
 	CallEvent struct {
 		At     func(childComplexity int) int
 		Call   func(childComplexity int) int
+		Cursor func(childComplexity int) int
 		Kind   func(childComplexity int) int
 		Seq    func(childComplexity int) int
 		Source func(childComplexity int) int
@@ -272,6 +274,7 @@ type ComplexityRoot struct {
 
 	QueueUpdate struct {
 		At     func(childComplexity int) int
+		Cursor func(childComplexity int) int
 		Kind   func(childComplexity int) int
 		Queue  func(childComplexity int) int
 		Seq    func(childComplexity int) int
@@ -331,9 +334,9 @@ type ComplexityRoot struct {
 	}
 
 	Subscription struct {
-		AgentUpdates func(childComplexity int, filter *model.AgentFilter) int
-		CallEvents   func(childComplexity int, filter *model.CallFilter) int
-		QueueUpdates func(childComplexity int, filter *model.QueueFilter) int
+		AgentUpdates func(childComplexity int, filter *model.AgentFilter, after *string) int
+		CallEvents   func(childComplexity int, filter *model.CallFilter, after *string) int
+		QueueUpdates func(childComplexity int, filter *model.QueueFilter, after *string) int
 		SourceHealth func(childComplexity int, sources []string) int
 	}
 
@@ -412,9 +415,9 @@ type ReportJobResolver interface {
 }
 type SubscriptionResolver interface {
 	SourceHealth(ctx context.Context, sources []string) (<-chan *model.SourceHealthEvent, error)
-	AgentUpdates(ctx context.Context, filter *model.AgentFilter) (<-chan *model.AgentUpdate, error)
-	CallEvents(ctx context.Context, filter *model.CallFilter) (<-chan *model.CallEvent, error)
-	QueueUpdates(ctx context.Context, filter *model.QueueFilter) (<-chan *model.QueueUpdate, error)
+	AgentUpdates(ctx context.Context, filter *model.AgentFilter, after *string) (<-chan *model.AgentUpdate, error)
+	CallEvents(ctx context.Context, filter *model.CallFilter, after *string) (<-chan *model.CallEvent, error)
+	QueueUpdates(ctx context.Context, filter *model.QueueFilter, after *string) (<-chan *model.QueueUpdate, error)
 }
 
 // endregion ************************** generated!.gotpl **************************
@@ -674,6 +677,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AgentUpdate.At(childComplexity), true
+	case "AgentUpdate.cursor":
+		if e.ComplexityRoot.AgentUpdate.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AgentUpdate.Cursor(childComplexity), true
 	case "AgentUpdate.kind":
 		if e.ComplexityRoot.AgentUpdate.Kind == nil {
 			break
@@ -937,6 +946,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CallEvent.Call(childComplexity), true
+	case "CallEvent.cursor":
+		if e.ComplexityRoot.CallEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CallEvent.Cursor(childComplexity), true
 	case "CallEvent.kind":
 		if e.ComplexityRoot.CallEvent.Kind == nil {
 			break
@@ -1489,6 +1504,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.QueueUpdate.At(childComplexity), true
+	case "QueueUpdate.cursor":
+		if e.ComplexityRoot.QueueUpdate.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.QueueUpdate.Cursor(childComplexity), true
 	case "QueueUpdate.kind":
 		if e.ComplexityRoot.QueueUpdate.Kind == nil {
 			break
@@ -1717,7 +1738,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.AgentUpdates(childComplexity, args["filter"].(*model.AgentFilter)), true
+		return e.ComplexityRoot.Subscription.AgentUpdates(childComplexity, args["filter"].(*model.AgentFilter), args["after"].(*string)), true
 	case "Subscription.callEvents":
 		if e.ComplexityRoot.Subscription.CallEvents == nil {
 			break
@@ -1728,7 +1749,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.CallEvents(childComplexity, args["filter"].(*model.CallFilter)), true
+		return e.ComplexityRoot.Subscription.CallEvents(childComplexity, args["filter"].(*model.CallFilter), args["after"].(*string)), true
 	case "Subscription.queueUpdates":
 		if e.ComplexityRoot.Subscription.QueueUpdates == nil {
 			break
@@ -1739,7 +1760,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.QueueUpdates(childComplexity, args["filter"].(*model.QueueFilter)), true
+		return e.ComplexityRoot.Subscription.QueueUpdates(childComplexity, args["filter"].(*model.QueueFilter), args["after"].(*string)), true
 	case "Subscription.sourceHealth":
 		if e.ComplexityRoot.Subscription.SourceHealth == nil {
 			break
@@ -2065,6 +2086,8 @@ A live change of an agent.
 type AgentUpdate {
   "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
   seq: String!
+  "Resume token: pass the last one received as the subscription's ` + "`" + `after` + "`" + ` to get the missed events (or a RESYNC snapshot when they are no longer held)."
+  cursor: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -2091,7 +2114,7 @@ extend type Query {
 
 extend type Subscription {
   "Live agent changes: a snapshot of all agents, then each change. Needs ` + "`" + `agents:read` + "`" + `."
-  agentUpdates("Which agents." filter: AgentFilter): AgentUpdate! @scope(requires: "agents:read")
+  agentUpdates("Which agents." filter: AgentFilter, "A ` + "`" + `cursor` + "`" + ` from an earlier event of the same subscription, to resume after it." after: String): AgentUpdate! @scope(requires: "agents:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/calls.graphqls", Input: `"""
@@ -2295,6 +2318,8 @@ A live change of a call.
 type CallEvent {
   "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
   seq: String!
+  "Resume token: pass the last one received as the subscription's ` + "`" + `after` + "`" + ` to get the missed events (or a RESYNC snapshot when they are no longer held)."
+  cursor: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -2321,7 +2346,7 @@ extend type Query {
 
 extend type Subscription {
   "Live call changes from the tenant's sources: a snapshot of active calls, then each change. Needs ` + "`" + `calls:read` + "`" + `."
-  callEvents("Which calls (range is ignored)." filter: CallFilter): CallEvent! @scope(requires: "calls:read")
+  callEvents("Which calls (range is ignored)." filter: CallFilter, "A ` + "`" + `cursor` + "`" + ` from an earlier event of the same subscription, to resume after it." after: String): CallEvent! @scope(requires: "calls:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/common.graphqls", Input: `"""
@@ -2752,6 +2777,8 @@ A live change of a queue's figures.
 type QueueUpdate {
   "Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events."
   seq: String!
+  "Resume token: pass the last one received as the subscription's ` + "`" + `after` + "`" + ` to get the missed events (or a RESYNC snapshot when they are no longer held)."
+  cursor: String!
   "How the event relates to the subscriber's view."
   kind: EventKind!
   "The source of the event."
@@ -2787,7 +2814,7 @@ extend type Query {
 
 extend type Subscription {
   "Live queue figures: a snapshot of all queues, then each change. Needs ` + "`" + `queues:read` + "`" + `."
-  queueUpdates("Which queues (range is ignored)." filter: QueueFilter): QueueUpdate! @scope(requires: "queues:read")
+  queueUpdates("Which queues (range is ignored)." filter: QueueFilter, "A ` + "`" + `cursor` + "`" + ` from an earlier event of the same subscription, to resume after it." after: String): QueueUpdate! @scope(requires: "queues:read")
 }
 `, BuiltIn: false},
 	{Name: "../schema/reports.graphqls", Input: `"""
@@ -3011,6 +3038,8 @@ func (ec *executionContext) childFields_AgentUpdate(ctx context.Context, field g
 	switch field.Name {
 	case "seq":
 		return ec.fieldContext_AgentUpdate_seq(ctx, field)
+	case "cursor":
+		return ec.fieldContext_AgentUpdate_cursor(ctx, field)
 	case "kind":
 		return ec.fieldContext_AgentUpdate_kind(ctx, field)
 	case "source":
@@ -3127,6 +3156,8 @@ func (ec *executionContext) childFields_CallEvent(ctx context.Context, field gra
 	switch field.Name {
 	case "seq":
 		return ec.fieldContext_CallEvent_seq(ctx, field)
+	case "cursor":
+		return ec.fieldContext_CallEvent_cursor(ctx, field)
 	case "kind":
 		return ec.fieldContext_CallEvent_kind(ctx, field)
 	case "source":
@@ -3317,6 +3348,8 @@ func (ec *executionContext) childFields_QueueUpdate(ctx context.Context, field g
 	switch field.Name {
 	case "seq":
 		return ec.fieldContext_QueueUpdate_seq(ctx, field)
+	case "cursor":
+		return ec.fieldContext_QueueUpdate_cursor(ctx, field)
 	case "kind":
 		return ec.fieldContext_QueueUpdate_kind(ctx, field)
 	case "source":
@@ -3874,6 +3907,14 @@ func (ec *executionContext) field_Subscription_agentUpdates_args(ctx context.Con
 		return nil, err
 	}
 	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -3888,6 +3929,14 @@ func (ec *executionContext) field_Subscription_callEvents_args(ctx context.Conte
 		return nil, err
 	}
 	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -3902,6 +3951,14 @@ func (ec *executionContext) field_Subscription_queueUpdates_args(ctx context.Con
 		return nil, err
 	}
 	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -4927,6 +4984,29 @@ func (ec *executionContext) _AgentUpdate_seq(ctx context.Context, field graphql.
 	)
 }
 func (ec *executionContext) fieldContext_AgentUpdate_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AgentUpdate", field, false, false, "String")
+}
+
+func (ec *executionContext) _AgentUpdate_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AgentUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AgentUpdate_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AgentUpdate_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("AgentUpdate", field, false, false, "String")
 }
 
@@ -6069,6 +6149,29 @@ func (ec *executionContext) _CallEvent_seq(ctx context.Context, field graphql.Co
 	)
 }
 func (ec *executionContext) fieldContext_CallEvent_seq(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CallEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _CallEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CallEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CallEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CallEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("CallEvent", field, false, false, "String")
 }
 
@@ -8623,6 +8726,29 @@ func (ec *executionContext) fieldContext_QueueUpdate_seq(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("QueueUpdate", field, false, false, "String")
 }
 
+func (ec *executionContext) _QueueUpdate_cursor(ctx context.Context, field graphql.CollectedField, obj *model.QueueUpdate) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_QueueUpdate_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_QueueUpdate_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("QueueUpdate", field, false, false, "String")
+}
+
 func (ec *executionContext) _QueueUpdate_kind(ctx context.Context, field graphql.CollectedField, obj *model.QueueUpdate) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9581,7 +9707,7 @@ func (ec *executionContext) _Subscription_agentUpdates(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().AgentUpdates(ctx, fc.Args["filter"].(*model.AgentFilter))
+			return ec.Resolvers.Subscription().AgentUpdates(ctx, fc.Args["filter"].(*model.AgentFilter), fc.Args["after"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -9643,7 +9769,7 @@ func (ec *executionContext) _Subscription_callEvents(ctx context.Context, field 
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().CallEvents(ctx, fc.Args["filter"].(*model.CallFilter))
+			return ec.Resolvers.Subscription().CallEvents(ctx, fc.Args["filter"].(*model.CallFilter), fc.Args["after"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -9705,7 +9831,7 @@ func (ec *executionContext) _Subscription_queueUpdates(ctx context.Context, fiel
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().QueueUpdates(ctx, fc.Args["filter"].(*model.QueueFilter))
+			return ec.Resolvers.Subscription().QueueUpdates(ctx, fc.Args["filter"].(*model.QueueFilter), fc.Args["after"].(*string))
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -11926,6 +12052,11 @@ func (ec *executionContext) _AgentUpdate(ctx context.Context, sel ast.SelectionS
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "cursor":
+			out.Values[i] = ec._AgentUpdate_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "kind":
 			out.Values[i] = ec._AgentUpdate_kind(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -12282,6 +12413,11 @@ func (ec *executionContext) _CallEvent(ctx context.Context, sel ast.SelectionSet
 			out.Values[i] = graphql.MarshalString("CallEvent")
 		case "seq":
 			out.Values[i] = ec._CallEvent_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._CallEvent_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -13045,6 +13181,11 @@ func (ec *executionContext) _QueueUpdate(ctx context.Context, sel ast.SelectionS
 			out.Values[i] = graphql.MarshalString("QueueUpdate")
 		case "seq":
 			out.Values[i] = ec._QueueUpdate_seq(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._QueueUpdate_cursor(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -85,16 +85,16 @@ func (r *queryResolver) AgentStateHistory(ctx context.Context, agent string, ran
 	return hs[0].AgentStateHistory(ctx, vendorID, tr)
 }
 
-func (r *subscriptionResolver) AgentUpdates(ctx context.Context, filter *model.AgentFilter) (<-chan *model.AgentUpdate, error) {
+func (r *subscriptionResolver) AgentUpdates(ctx context.Context, filter *model.AgentFilter, after *string) (<-chan *model.AgentUpdate, error) {
 	if filter == nil {
 		filter = &model.AgentFilter{}
 	}
-	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicAgents, func(src *Source, ev liveEvent) (*model.AgentUpdate, bool) {
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, after, upstreams.TopicAgents, func(src *Source, ev liveEvent, cursor string) (*model.AgentUpdate, bool) {
 		a, ok := ev.Value.(*model.Agent)
 		if !ok || len(filterAgents([]*model.Agent{a}, filter)) == 0 {
 			return nil, false
 		}
-		return &model.AgentUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Agent: a}, true
+		return &model.AgentUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Cursor: cursor, Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Agent: a}, true
 	})
 }
 

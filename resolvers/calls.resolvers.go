@@ -90,17 +90,17 @@ func (r *queryResolver) Call(ctx context.Context, id string) (*model.Call, error
 	return getters[0].GetCall(ctx, vendorID)
 }
 
-func (r *subscriptionResolver) CallEvents(ctx context.Context, filter *model.CallFilter) (<-chan *model.CallEvent, error) {
+func (r *subscriptionResolver) CallEvents(ctx context.Context, filter *model.CallFilter, after *string) (<-chan *model.CallEvent, error) {
 	if filter == nil {
 		filter = &model.CallFilter{}
 	}
 	keep := callMatcher(filter)
-	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicCalls, func(src *Source, ev liveEvent) (*model.CallEvent, bool) {
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, after, upstreams.TopicCalls, func(src *Source, ev liveEvent, cursor string) (*model.CallEvent, bool) {
 		c, ok := ev.Value.(*model.Call)
 		if !ok || !keep(c) {
 			return nil, false
 		}
-		return &model.CallEvent{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Call: c}, true
+		return &model.CallEvent{Seq: strconv.FormatUint(ev.Seq, 10), Cursor: cursor, Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Call: c}, true
 	})
 }
 

@@ -2,6 +2,8 @@ package resolvers
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -47,8 +49,12 @@ func streamers(srcs []*Source, topic upstreams.Topic) ([]*Source, []upstreams.St
 
 // subscribeTopic subscribes to topic on each of the caller's sources that stream it and
 // merges the events, converted by conv, into one channel closed when ctx ends.
-func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, topic upstreams.Topic, conv func(*Source, liveEvent) (*T, bool)) (<-chan *T, error) {
+func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, after *string, topic upstreams.Topic, conv func(*Source, liveEvent, string) (*T, bool)) (<-chan *T, error) {
 	all, err := r.tenantSources(ctx, only)
+	if err != nil {
+		return nil, err
+	}
+	resume, err := decodeResume(after)
 	if err != nil {
 		return nil, err
 	}
@@ -61,8 +67,14 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, topi
 		return nil, &codedError{code: CodeNotSupported, msg: fmt.Sprintf("live %s are not supported by sources %v", topic, ids)}
 	}
 	subs := make([]*live.Subscription, 0, len(srcs))
+	pos := &resumePosition{seqs: map[string]uint64{}}
 	for i, s := range srcs {
-		sub, err := r.Hub.Subscribe(ctx, streamKey(s, topic), opener(sts[i], topic), live.SubscribeOptions{})
+		opts := live.SubscribeOptions{}
+		if seq, ok := resume[s.Spec.ID]; ok {
+			opts.After = &seq
+			pos.seqs[s.Spec.ID] = seq
+		}
+		sub, err := r.Hub.Subscribe(ctx, streamKey(s, topic), opener(sts[i], topic), opts)
 		if err != nil {
 			for _, x := range subs {
 				x.Close()
@@ -78,7 +90,9 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, topi
 		go func() {
 			defer wg.Done()
 			defer sub.Close()
-			forward(ctx, r, srcs[i], sub, out, conv)
+			forward(ctx, r, srcs[i], sub, out, func(src *Source, ev liveEvent) (*T, bool) {
+				return conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
+			})
 		}()
 	}
 	go func() {
@@ -111,6 +125,35 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 			}
 		}
 	}
+}
+
+// resumePosition is a subscription's last sequence number per source; its encoding is the
+// `cursor` of each event and the `after` argument of a resumed subscription.
+type resumePosition struct {
+	mu   sync.Mutex
+	seqs map[string]uint64
+}
+
+func (p *resumePosition) advance(source string, seq uint64) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if seq > p.seqs[source] {
+		p.seqs[source] = seq
+	}
+	b, _ := json.Marshal(p.seqs)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeResume(after *string) (map[string]uint64, error) {
+	m := map[string]uint64{}
+	if after == nil || *after == "" {
+		return m, nil
+	}
+	b, err := base64.RawURLEncoding.DecodeString(*after)
+	if err != nil || json.Unmarshal(b, &m) != nil {
+		return nil, errorf(CodeBadInput, "after: malformed resume cursor")
+	}
+	return m, nil
 }
 
 // liveState returns a source's live state for topic when a stream is up and holds state.

@@ -80,16 +80,16 @@ func (r *queueResolver) Source(ctx context.Context, obj *model.Queue) (*model.So
 	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
-func (r *subscriptionResolver) QueueUpdates(ctx context.Context, filter *model.QueueFilter) (<-chan *model.QueueUpdate, error) {
+func (r *subscriptionResolver) QueueUpdates(ctx context.Context, filter *model.QueueFilter, after *string) (<-chan *model.QueueUpdate, error) {
 	if filter == nil {
 		filter = &model.QueueFilter{}
 	}
-	return subscribeTopic(ctx, r.Resolver, filter.Sources, upstreams.TopicQueues, func(src *Source, ev liveEvent) (*model.QueueUpdate, bool) {
+	return subscribeTopic(ctx, r.Resolver, filter.Sources, after, upstreams.TopicQueues, func(src *Source, ev liveEvent, cursor string) (*model.QueueUpdate, bool) {
 		q, ok := ev.Value.(*model.Queue)
 		if !ok || len(filterQueues([]*model.Queue{q}, filter.Ids)) == 0 {
 			return nil, false
 		}
-		return &model.QueueUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Queue: q}, true
+		return &model.QueueUpdate{Seq: strconv.FormatUint(ev.Seq, 10), Cursor: cursor, Kind: ev.Kind, Source: sourceRef(src), At: ev.At, Queue: q}, true
 	})
 }
 

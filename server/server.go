@@ -22,7 +22,6 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/extension"
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
-	"github.com/99designs/gqlgen/graphql/playground"
 	"github.com/vektah/gqlparser/v2/ast"
 
 	"github.com/switchboard-cc/switchboard/auth"
@@ -56,7 +55,7 @@ type Server struct {
 }
 
 // New builds the handler.
-func New(o Options) *Server {
+func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
@@ -69,13 +68,13 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("POST /webhooks/{vendor}/{tenant}/{source}", http.HandlerFunc(s.webhook))
 	if o.GraphiQL {
-		opts := []playground.GraphiqlConfigOption{}
-		if len(o.GraphiQLHeaders) > 0 {
-			opts = append(opts, playground.WithGraphiqlUiHeaders(o.GraphiQLHeaders))
+		h, err := graphiqlHandler(o.GraphiQLHeaders)
+		if err != nil {
+			return nil, fmt.Errorf("parsing GraphiQL page: %w", err)
 		}
-		s.mux.Handle("GET /{$}", playground.Handler("Switchboard", "/graphql", opts...))
+		s.mux.Handle("GET /{$}", h)
 	}
-	return s
+	return s, nil
 }
 
 // ServeHTTP implements http.Handler.

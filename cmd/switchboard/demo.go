@@ -50,7 +50,32 @@ type demo struct {
 	sims    []*http.Server
 	hooks   []func(ctx context.Context, gatewayURL string)
 	centers []*simcc.Center
-	wg      sync.WaitGroup
+	// bySource finds a source's simulated center and simulator: key "tenant/source".
+	bySource map[string]demoSource
+	wg       sync.WaitGroup
+}
+
+// demoSource is one running simulated source.
+type demoSource struct {
+	center  *simcc.Center
+	handler http.Handler
+}
+
+// demoOptions tune the demo; tests use them to drive the centers' clocks.
+type demoOptions struct {
+	center func(tenant, vendor string) simcc.Config
+}
+
+// demoCenter is the default: a busy center placed in the time zone where it is late
+// morning now, so live views move at whatever hour the demo runs.
+func demoCenter(tenant, vendor string) simcc.Config {
+	now := time.Now().UTC()
+	local := 11 * time.Hour
+	off := local - time.Duration(now.Hour())*time.Hour
+	if off > 12*time.Hour {
+		off -= 24 * time.Hour
+	}
+	return simcc.Config{Seed: seedOf(tenant + "/" + vendor), PeakCallsPerHour: 600, UTCOffset: off}
 }
 
 func (d *demo) lookup(name string) (string, bool) {
@@ -67,8 +92,11 @@ func seedOf(s string) uint64 {
 // startDemo starts one simulated contact center per demo source and its vendor simulator
 // on loopback, and returns the configuration of the demo tenants: `acme` with a source of
 // every vendor, and one tenant per vendor named after it.
-func startDemo(ctx context.Context, vendors []demoVendor, log *slog.Logger) (*demo, error) {
-	d := &demo{secrets: map[string]string{}}
+func startDemo(ctx context.Context, vendors []demoVendor, o demoOptions, log *slog.Logger) (*demo, error) {
+	if o.center == nil {
+		o.center = demoCenter
+	}
+	d := &demo{secrets: map[string]string{}, bySource: map[string]demoSource{}}
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("generating demo key: %w", err)
@@ -83,7 +111,7 @@ func startDemo(ctx context.Context, vendors []demoVendor, log *slog.Logger) (*de
 	var tenants []config.Tenant
 	for _, v := range vendors {
 		for _, tenant := range []string{"acme", v.name} {
-			src, err := d.startSource(ctx, tenant, v, log)
+			src, err := d.startSource(ctx, tenant, v, o, log)
 			if err != nil {
 				d.stop()
 				return nil, err
@@ -104,13 +132,15 @@ func startDemo(ctx context.Context, vendors []demoVendor, log *slog.Logger) (*de
 	return d, nil
 }
 
-func (d *demo) startSource(ctx context.Context, tenant string, v demoVendor, log *slog.Logger) (config.Source, error) {
+func (d *demo) startSource(ctx context.Context, tenant string, v demoVendor, o demoOptions, log *slog.Logger) (config.Source, error) {
 	names := map[string]string{"acme": "Acme Support", "telavox": "Nordic Telecom", "tvox": "Milano Assist", "ccai": "Pacific Help Desk", "portsip": "Lone Star Service", "sobot": "Singapore Care"}
 	name := names[tenant]
 	if tenant == "acme" {
 		name = "Acme " + v.title
 	}
-	center := simcc.New(simcc.Config{Name: name, Seed: seedOf(tenant + "/" + v.name)})
+	cc := o.center(tenant, v.name)
+	cc.Name = name
+	center := simcc.New(cc)
 	d.centers = append(d.centers, center)
 	d.wg.Add(1)
 	go func() {
@@ -141,6 +171,7 @@ func (d *demo) startSource(ctx context.Context, tenant string, v demoVendor, log
 		d.secrets[env] = val
 		src.Secrets[k] = config.SecretRef{Env: env}
 	}
+	d.bySource[tenant+"/"+id] = demoSource{center: center, handler: handler}
 	if hook != nil {
 		d.hooks = append(d.hooks, func(ctx context.Context, gatewayURL string) { hook(ctx, gatewayURL, tenant, id) })
 	}
@@ -202,7 +233,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log := newLogger(config.Log{Format: "text", Level: *logLevel}, os.Stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	d, err := startDemo(ctx, demoVendors(), log)
+	d, err := startDemo(ctx, demoVendors(), demoOptions{}, log)
 	if err != nil {
 		return err
 	}

@@ -84,10 +84,15 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 	hub := live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
 	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize}
 	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
-	srv := server.New(server.Options{
+	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: o.graphiqlHeaders,
 	})
+	if err != nil {
+		hub.Close()
+		_ = tenants.Close()
+		return nil, err
+	}
 	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log}, nil
 }
 

@@ -26,6 +26,8 @@ type AgentFilter struct {
 type AgentUpdate struct {
 	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
 	Seq string `json:"seq"`
+	// Resume token: pass the last one received as the subscription's `after` to get the missed events (or a RESYNC snapshot when they are no longer held).
+	Cursor string `json:"cursor"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.
@@ -58,6 +60,8 @@ type CallEdge struct {
 type CallEvent struct {
 	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
 	Seq string `json:"seq"`
+	// Resume token: pass the last one received as the subscription's `after` to get the missed events (or a RESYNC snapshot when they are no longer held).
+	Cursor string `json:"cursor"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.
@@ -114,6 +118,8 @@ type QueueFilter struct {
 type QueueUpdate struct {
 	// Sequence number per (tenant, source, topic), increasing, as a decimal string (it exceeds 32 bits); a gap means missed events.
 	Seq string `json:"seq"`
+	// Resume token: pass the last one received as the subscription's `after` to get the missed events (or a RESYNC snapshot when they are no longer held).
+	Cursor string `json:"cursor"`
 	// How the event relates to the subscriber's view.
 	Kind EventKind `json:"kind"`
 	// The source of the event.

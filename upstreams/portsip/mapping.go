@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"reflect"
 	"strconv"
 	"strings"
@@ -362,7 +363,7 @@ func (m mapper) mapReportJob(op, prefix string, raw json.RawMessage) (*model.Rep
 		SourceID: m.spec.ID, Vendor: m.spec.Vendor,
 		Name: deref(j.ScheduleName), ReportType: deref(j.Type), Cron: deref(j.CronExpr),
 		// The schema has no HTML format: HTML jobs (made in PortSIP's UI) read as CSV; raw keeps the truth.
-		Format:     model.ReportFormatCsv,
+		Format:     model.ReportFormatCSV,
 		Timezone:   nonEmpty(j.Timezone),
 		Recipients: splitRecipients(deref(j.Recipients)),
 		Queues:     []string{},
@@ -398,14 +399,14 @@ func deref(s *string) string {
 // ReportLog is one execution of a report job (report_list). The gateway has no type for it
 // yet; the driver exposes it through ReportLogs.
 type ReportLog struct {
-	ID         string
-	JobID      string
-	Name       string
-	Status     string // the vendor's status, unchanged
-	Format     string
-	FileName   string
-	CreatedAt  *time.Time
-	Raw        json.RawMessage
+	ID        string
+	JobID     string
+	Name      string
+	Status    string // the vendor's status, unchanged
+	Format    string
+	FileName  string
+	CreatedAt *time.Time
+	Raw       json.RawMessage
 }
 
 func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*ReportLog, error) {
@@ -423,4 +424,187 @@ func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*ReportLog
 	}
 	return &ReportLog{ID: id, JobID: deref(l.JobID), Name: deref(l.ScheduleName), Status: deref(l.Status),
 		Format: deref(l.Format), FileName: deref(l.FileName), CreatedAt: created, Raw: raw}, nil
+}
+
+// cronFields are the ranges of the five cron fields PortSIP's gocron accepts.
+var cronFields = [5]struct {
+	name     string
+	min, max int
+}{{"minute", 0, 59}, {"hour", 0, 23}, {"day of month", 1, 31}, {"month", 1, 12}, {"day of week", 0, 7}}
+
+// validateCron checks a 5-field cron expression: *, n, a-b, */s, a-b/s and comma lists.
+func validateCron(expr string) error {
+	fields := strings.Fields(expr)
+	if len(fields) != 5 {
+		return fmt.Errorf("want 5 fields (minute hour day-of-month month day-of-week), got %d", len(fields))
+	}
+	for i, f := range fields {
+		spec := cronFields[i]
+		for _, part := range strings.Split(f, ",") {
+			rng, step, hasStep := strings.Cut(part, "/")
+			if hasStep {
+				if s, err := strconv.Atoi(step); err != nil || s < 1 || s > spec.max {
+					return fmt.Errorf("%s: bad step %q", spec.name, step)
+				}
+			}
+			if rng == "*" {
+				continue
+			}
+			lo, hi, isRange := strings.Cut(rng, "-")
+			a, err := strconv.Atoi(lo)
+			if err != nil || a < spec.min || a > spec.max {
+				return fmt.Errorf("%s: %q is not in %d-%d", spec.name, lo, spec.min, spec.max)
+			}
+			if isRange {
+				b, err := strconv.Atoi(hi)
+				if err != nil || b < a || b > spec.max {
+					return fmt.Errorf("%s: bad range %q", spec.name, rng)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// maxRecipients is the schema's limit of e-mail recipients per job.
+const maxRecipients = 20
+
+// reportJobRequest validates a canonical job and builds the vendor body; the error names
+// the input field. create picks the zone field name the document gives each operation.
+func reportJobRequest(in model.ReportJobInput, create bool) (reportJobBody, string, error) {
+	name := strings.TrimSpace(in.Name)
+	if n := len([]rune(name)); n < 1 || n > 100 {
+		return reportJobBody{}, "name", errors.New("must be 1 to 100 characters")
+	}
+	if strings.TrimSpace(in.ReportType) == "" {
+		return reportJobBody{}, "reportType", errors.New("must not be empty")
+	}
+	if in.Format != model.ReportFormatCSV {
+		return reportJobBody{}, "format", fmt.Errorf("%s is not supported by PortSIP (CSV only; HTML has no canonical format)", in.Format)
+	}
+	if err := validateCron(in.Cron); err != nil {
+		return reportJobBody{}, "cron", err
+	}
+	if len(in.Recipients) < 1 || len(in.Recipients) > maxRecipients {
+		return reportJobBody{}, "recipients", fmt.Errorf("want 1 to %d addresses, got %d", maxRecipients, len(in.Recipients))
+	}
+	for i, r := range in.Recipients {
+		if !validEmail(r) {
+			return reportJobBody{}, "recipients[" + strconv.Itoa(i) + "]", errors.New("not a valid e-mail address")
+		}
+	}
+	tz := ""
+	if in.Timezone != nil && *in.Timezone != "" {
+		if _, err := time.LoadLocation(*in.Timezone); err != nil || strings.EqualFold(*in.Timezone, "local") {
+			return reportJobBody{}, "timezone", fmt.Errorf("%q is not an IANA time zone", *in.Timezone)
+		}
+		tz = *in.Timezone
+	}
+	b := reportJobBody{
+		Type: strings.TrimSpace(in.ReportType), Format: formatCSV, ScheduleName: name,
+		CronExpr: strings.Join(strings.Fields(in.Cron), " "), Active: in.Enabled == nil || *in.Enabled,
+		Recipients: strings.Join(in.Recipients, ";"),
+	}
+	if create {
+		b.Timezone = tz
+	} else {
+		b.TimeZone = tz
+	}
+	if len(in.Queues) > 0 {
+		b.Params = &reportParams{Queues: in.Queues}
+	}
+	return b, "", nil
+}
+
+// validEmail accepts a bare address (no display name, no separators PortSIP splits on).
+func validEmail(s string) bool {
+	if s == "" || strings.ContainsAny(s, ";, <>\"") {
+		return false
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || domain == "" || strings.Contains(domain, "@") || !strings.Contains(domain, ".") ||
+		strings.HasPrefix(domain, ".") || strings.HasSuffix(domain, ".") || strings.Contains(domain, "..") {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s
+}
+
+// aggregate folds vendor points into buckets by the bucket that holds each point's start.
+// Counters add up; the averages are weighted by answered calls (a bucket of one point keeps
+// the vendor's figures exactly). A bucket no vendor point falls in keeps nil figures: the
+// source did not say.
+func aggregate(points []*model.TimeseriesPoint, buckets []upstreams.TimeRange) []*model.TimeseriesPoint {
+	type acc struct {
+		n         int
+		only      *model.TimeseriesPoint
+		asa, asaN float64
+		aht, ahtN float64
+	}
+	out := make([]*model.TimeseriesPoint, len(buckets))
+	accs := make([]acc, len(buckets))
+	for i, b := range buckets {
+		out[i] = &model.TimeseriesPoint{From: b.From, To: b.To}
+	}
+	j := 0
+	for _, p := range points {
+		for j > 0 && p.From.Before(buckets[j].From) {
+			j--
+		}
+		for j < len(buckets) && !p.From.Before(buckets[j].To) {
+			j++
+		}
+		if j >= len(buckets) || p.From.Before(buckets[j].From) {
+			continue
+		}
+		o, a := out[j], &accs[j]
+		a.n++
+		a.only = p
+		o.Offered = addInt(o.Offered, p.Offered)
+		o.Answered = addInt(o.Answered, p.Answered)
+		o.Abandoned = addInt(o.Abandoned, p.Abandoned)
+		o.Inbound = addInt(o.Inbound, p.Inbound)
+		o.Outbound = addInt(o.Outbound, p.Outbound)
+		o.AnsweredWithinSLA = addInt(o.AnsweredWithinSLA, p.AnsweredWithinSLA)
+		o.TalkSeconds = addInt(o.TalkSeconds, p.TalkSeconds)
+		if p.Answered != nil && *p.Answered > 0 {
+			n := float64(*p.Answered)
+			if p.AverageSpeedOfAnswerSeconds != nil {
+				a.asa += n * *p.AverageSpeedOfAnswerSeconds
+				a.asaN += n
+			}
+			if p.AverageHandleSeconds != nil {
+				a.aht += n * *p.AverageHandleSeconds
+				a.ahtN += n
+			}
+		}
+	}
+	for i, o := range out {
+		a := accs[i]
+		switch {
+		case a.n == 1:
+			o.AverageSpeedOfAnswerSeconds = a.only.AverageSpeedOfAnswerSeconds
+			o.AverageHandleSeconds = a.only.AverageHandleSeconds
+			o.ServiceLevel = a.only.ServiceLevel
+		default:
+			if a.asaN > 0 {
+				o.AverageSpeedOfAnswerSeconds = model.Ptr(a.asa / a.asaN)
+			}
+			if a.ahtN > 0 {
+				o.AverageHandleSeconds = model.Ptr(a.aht / a.ahtN)
+			}
+		}
+	}
+	return out
+}
+
+func addInt(a, b *int) *int {
+	switch {
+	case b == nil:
+		return a
+	case a == nil:
+		return model.Ptr(*b)
+	default:
+		return model.Ptr(*a + *b)
+	}
 }

@@ -13,10 +13,10 @@ import (
 
 // tokenResponse is the OAuth token endpoint's answer.
 type tokenResponse struct {
-	AccessToken  string `json:"access_token"`
-	RefreshToken string `json:"refresh_token"`
+	AccessToken  string  `json:"access_token"`
+	RefreshToken string  `json:"refresh_token"`
 	ExpiresIn    flexInt `json:"expires_in"`
-	TokenType    string `json:"token_type"`
+	TokenType    string  `json:"token_type"`
 }
 
 // errorsBody is PortSIP's error document: {"errors":[{"code","message","detail"}]}.
@@ -173,16 +173,15 @@ type userCallRecord struct {
 // reportJobBody is what create and update send. Create names the zone "timezone", update
 // "time_zone" (as documented); the unused one stays empty and is omitted.
 type reportJobBody struct {
-	Type         string          `json:"type"`
-	Format       string          `json:"format"`
-	ScheduleName string          `json:"schedule_name"`
-	CronExpr     string          `json:"cron_expr"`
-	Active       bool            `json:"active"`
-	Recipients   string          `json:"recipients"`
-	Timezone     string          `json:"timezone,omitempty"`
-	TimeZone     string          `json:"time_zone,omitempty"`
-	Params       *reportParams   `json:"params,omitempty"`
-	Extra        json.RawMessage `json:"-"`
+	Type         string        `json:"type"`
+	Format       string        `json:"format"`
+	ScheduleName string        `json:"schedule_name"`
+	CronExpr     string        `json:"cron_expr"`
+	Active       bool          `json:"active"`
+	Recipients   string        `json:"recipients"`
+	Timezone     string        `json:"timezone,omitempty"`
+	TimeZone     string        `json:"time_zone,omitempty"`
+	Params       *reportParams `json:"params,omitempty"`
 }
 
 // reportParams is the params object; the document leaves its variants unnamed, so the

@@ -214,7 +214,8 @@ func newEngine(cfg Config, start int64) *engine {
 	for _, a := range e.agents {
 		a.spans = []spanRec{{from: start, state: StateOffline}}
 	}
-	e.schedule(simEvent{at: start, kind: evDay})
+	// Days are planned at local midnights: the first one at or after the history start.
+	e.schedule(simEvent{at: start + floorMod(-e.offset(), day), kind: evDay})
 	e.nextArrival()
 	return e
 }
@@ -441,12 +442,19 @@ func floorDiv(a, b int64) int64 {
 	return q
 }
 
-// rate is the inbound arrival rate in calls per second at t, interpolated between hours.
+// offset is the center's UTC offset in seconds.
+func (e *engine) offset() int64 { return int64(e.cfg.UTCOffset / time.Second) }
+
+func floorMod(a, b int64) int64 { return a - floorDiv(a, b)*b }
+
+// rate is the inbound arrival rate in calls per second at t, interpolated between the
+// hours of the center's local day.
 func (e *engine) rate(t float64) float64 {
-	sec := int64(t) - floorDiv(int64(t), day)*day
+	lt := int64(t) + e.offset()
+	sec := floorMod(lt, day)
 	h, frac := sec/3600, float64(sec%3600)/3600
 	f := hourly(h)*(1-frac) + hourly(h+1)*frac
-	return e.cfg.PeakCallsPerHour / 3600 * f * weekdayFactor(weekday(int64(t)))
+	return e.cfg.PeakCallsPerHour / 3600 * f * weekdayFactor(weekday(lt))
 }
 
 // nextArrival draws the next inbound call of a non-homogeneous Poisson process by thinning.
@@ -982,9 +990,9 @@ func (e *engine) goOffline(a *agentRec, t int64) {
 	e.setState(a, t, StateOffline, "", "")
 }
 
-// planDay decides who works on the day starting at d, their shifts and breaks.
+// planDay decides who works on the local day starting at d, their shifts and breaks.
 func (e *engine) planDay(d int64) {
-	wd := weekday(d)
+	wd := weekday(d + e.offset())
 	weekend := wd == time.Saturday || wd == time.Sunday
 	starts := [...]int64{7 * 3600, 8 * 3600, 9 * 3600, 10 * 3600}
 	for i, a := range e.agents {

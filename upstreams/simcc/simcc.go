@@ -13,6 +13,7 @@ package simcc
 
 import (
 	"context"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -67,14 +68,20 @@ type Config struct {
 	// HistoryDays is how many whole UTC days of history precede the day of construction;
 	// default 3, at most 31.
 	HistoryDays int
-	Agents      int // default 12, at most 500
-	Queues      int // default 3, at most 50
+	// Agents: default one per 10 calls/h of PeakCallsPerHour (12 at the default peak), at
+	// least 4; at most 500.
+	Agents int
+	Queues int // default 3, at most 50
 	// PeakCallsPerHour is the inbound arrival rate across the center at the weekday
 	// daytime peak, in calls per hour; default 120, at most 3600.
 	PeakCallsPerHour float64
 	// ShortAbandonSeconds: an abandon after a wait shorter than this is a short abandon;
 	// default 5.
 	ShortAbandonSeconds int
+	// UTCOffset places the center's working day: shifts and the arrival profile follow
+	// local time = UTC + UTCOffset (clamped to ±14h). All reported times stay UTC. The demo
+	// picks an offset at which it is business hours now, so live views move at any hour.
+	UTCOffset time.Duration
 }
 
 func (cfg Config) withDefaults() Config {
@@ -85,13 +92,15 @@ func (cfg Config) withDefaults() Config {
 		cfg.Clock = RealClock{}
 	}
 	cfg.HistoryDays = clampDefault(cfg.HistoryDays, 3, 31)
-	cfg.Agents = clampDefault(cfg.Agents, 12, 500)
 	cfg.Queues = clampDefault(cfg.Queues, 3, 50)
 	cfg.ShortAbandonSeconds = clampDefault(cfg.ShortAbandonSeconds, 5, 3600)
 	if !(cfg.PeakCallsPerHour > 0) { // also catches NaN
 		cfg.PeakCallsPerHour = 120
 	}
 	cfg.PeakCallsPerHour = min(cfg.PeakCallsPerHour, 3600)
+	cfg.UTCOffset = max(-14*time.Hour, min(14*time.Hour, cfg.UTCOffset.Truncate(time.Second)))
+	// Staffing follows the load, so a busier demo center still answers its calls.
+	cfg.Agents = clampDefault(cfg.Agents, max(4, int(math.Round(cfg.PeakCallsPerHour/10))), 500)
 	return cfg
 }
 
@@ -275,8 +284,9 @@ type QueueSegment struct {
 }
 
 // Leg is one agent's part of a call: from the offer (ring) to hang-up or transfer.
-// TalkSeconds + HoldSeconds = EndedAt - AnsweredAt for an answered leg; wrap-up follows
-// EndedAt. The seconds are filled in when the leg has ended (RingSeconds once answered).
+// TalkSeconds + HoldSeconds = EndedAt - AnsweredAt for an answered leg; the wrap-up follows
+// EndedAt and is reported with it. The seconds are filled in when the leg has ended
+// (RingSeconds already once answered).
 type Leg struct {
 	AgentID                        string
 	QueueID                        string // the queue that offered the call; empty for transfers to an agent, outbound and internal calls

@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// testNow is a Thursday morning, so three weekdays of history precede it.
-var testNow = time.Date(2025, 3, 13, 10, 30, 0, 0, time.UTC)
+// testNow() is a Thursday morning, so three weekdays of history precede it.
+func testNow() time.Time { return time.Date(2025, 3, 13, 10, 30, 0, 0, time.UTC) }
 
 func newCenter(t testing.TB, seed uint64, now time.Time) (*Center, *ManualClock) {
 	t.Helper()
@@ -19,10 +19,10 @@ func newCenter(t testing.TB, seed uint64, now time.Time) (*Center, *ManualClock)
 }
 
 func TestDeterminism(t *testing.T) {
-	a, _ := newCenter(t, 7, testNow)
-	b, _ := newCenter(t, 7, testNow)
-	other, _ := newCenter(t, 8, testNow)
-	ca, cb := a.Calls(a.Start(), testNow), b.Calls(b.Start(), testNow)
+	a, _ := newCenter(t, 7, testNow())
+	b, _ := newCenter(t, 7, testNow())
+	other, _ := newCenter(t, 8, testNow())
+	ca, cb := a.Calls(a.Start(), testNow()), b.Calls(b.Start(), testNow())
 	if len(ca) < 3000 {
 		t.Fatalf("only %d calls in 3.4 days", len(ca))
 	}
@@ -30,14 +30,14 @@ func TestDeterminism(t *testing.T) {
 		t.Fatal("same seed, different calls")
 	}
 	for _, ag := range a.Agents() {
-		if !reflect.DeepEqual(a.AgentSpans(ag.ID, a.Start(), testNow), b.AgentSpans(ag.ID, b.Start(), testNow)) {
+		if !reflect.DeepEqual(a.AgentSpans(ag.ID, a.Start(), testNow()), b.AgentSpans(ag.ID, b.Start(), testNow())) {
 			t.Fatalf("same seed, different spans for %s", ag.ID)
 		}
 	}
 	if !reflect.DeepEqual(a.Agents(), b.Agents()) || !reflect.DeepEqual(a.Queues(), b.Queues()) {
 		t.Fatal("same seed, different agents or queues")
 	}
-	if reflect.DeepEqual(ca, other.Calls(other.Start(), testNow)) {
+	if reflect.DeepEqual(ca, other.Calls(other.Start(), testNow())) {
 		t.Fatal("different seeds, same calls")
 	}
 }
@@ -45,15 +45,15 @@ func TestDeterminism(t *testing.T) {
 // The result must not depend on how the clock got to now: one build equals a short
 // history advanced in uneven steps, with views read on the way.
 func TestIncrementalEqualsBatch(t *testing.T) {
-	batch, _ := newCenter(t, 3, testNow)
+	batch, _ := newCenter(t, 3, testNow())
 	clk := NewManualClock(time.Date(2025, 3, 11, 1, 0, 0, 0, time.UTC))
 	inc := New(Config{Name: "Acme Support", Seed: 3, Clock: clk, HistoryDays: 1})
 	if !inc.Start().Equal(batch.Start()) {
 		t.Fatalf("starts differ: %v vs %v", inc.Start(), batch.Start())
 	}
 	step := 37 * time.Second
-	for clk.Now().Before(testNow) {
-		clk.Advance(min(step, testNow.Sub(clk.Now())))
+	for clk.Now().Before(testNow()) {
+		clk.Advance(min(step, testNow().Sub(clk.Now())))
 		step = step*7%(53*time.Minute) + time.Second
 		if step%3 == 0 {
 			inc.ActiveCalls()
@@ -61,19 +61,19 @@ func TestIncrementalEqualsBatch(t *testing.T) {
 			inc.Sync()
 		}
 	}
-	if !reflect.DeepEqual(batch.Calls(batch.Start(), testNow), inc.Calls(inc.Start(), testNow)) {
+	if !reflect.DeepEqual(batch.Calls(batch.Start(), testNow()), inc.Calls(inc.Start(), testNow())) {
 		t.Fatal("stepwise simulation differs from one build")
 	}
 	for _, ag := range batch.Agents() {
-		if !reflect.DeepEqual(batch.AgentSpans(ag.ID, batch.Start(), testNow), inc.AgentSpans(ag.ID, inc.Start(), testNow)) {
+		if !reflect.DeepEqual(batch.AgentSpans(ag.ID, batch.Start(), testNow()), inc.AgentSpans(ag.ID, inc.Start(), testNow())) {
 			t.Fatalf("stepwise spans differ for %s", ag.ID)
 		}
 	}
 }
 
 func TestCallInvariants(t *testing.T) {
-	c, _ := newCenter(t, 11, testNow)
-	calls := c.Calls(c.Start(), testNow)
+	c, _ := newCenter(t, 11, testNow())
+	calls := c.Calls(c.Start(), testNow())
 	uuidRE := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
 	e164 := regexp.MustCompile(`^\+[1-9][0-9]{7,14}$`)
 	ids, uuids := map[string]bool{}, map[string]bool{}
@@ -215,8 +215,8 @@ func hasLeg(k Call, f func(Leg) bool) bool {
 }
 
 func TestAgentSpans(t *testing.T) {
-	c, _ := newCenter(t, 5, testNow)
-	calls := c.Calls(c.Start(), testNow)
+	c, _ := newCenter(t, 5, testNow())
+	calls := c.Calls(c.Start(), testNow())
 	byID := map[string]Call{}
 	talk := map[string][][2]time.Time{} // agent → answered..ended of its legs
 	for _, k := range calls {
@@ -225,14 +225,14 @@ func TestAgentSpans(t *testing.T) {
 			if l.Answered {
 				end := l.EndedAt
 				if end.IsZero() {
-					end = testNow
+					end = testNow()
 				}
 				talk[l.AgentID] = append(talk[l.AgentID], [2]time.Time{l.AnsweredAt, end})
 			}
 		}
 	}
 	for _, ag := range c.Agents() {
-		spans := c.AgentSpans(ag.ID, c.Start(), testNow.Add(time.Hour))
+		spans := c.AgentSpans(ag.ID, c.Start(), testNow().Add(time.Hour))
 		if len(spans) < 50 || !spans[0].From.Equal(c.Start()) || spans[0].State != StateOffline {
 			t.Fatalf("%s: %d spans, first %+v", ag.ID, len(spans), spans[0])
 		}
@@ -273,7 +273,7 @@ func TestAgentSpans(t *testing.T) {
 			}
 		}
 		// A window in the middle returns exactly the overlapping spans.
-		from, to := testNow.Add(-26*time.Hour), testNow.Add(-20*time.Hour)
+		from, to := testNow().Add(-26*time.Hour), testNow().Add(-20*time.Hour)
 		var want []AgentSpan
 		for _, s := range spans {
 			if s.From.Before(to) && (s.To.IsZero() || s.To.After(from)) {
@@ -284,7 +284,7 @@ func TestAgentSpans(t *testing.T) {
 			t.Fatalf("%s: window spans differ: %d vs %d", ag.ID, len(got), len(want))
 		}
 	}
-	if c.AgentSpans("nobody", c.Start(), testNow) != nil {
+	if c.AgentSpans("nobody", c.Start(), testNow()) != nil {
 		t.Fatal("spans for an unknown agent")
 	}
 }
@@ -345,19 +345,19 @@ func recount(c *Center, q Queue, from, to, now time.Time) QueueStats {
 }
 
 func TestQueueStatsRecount(t *testing.T) {
-	c, _ := newCenter(t, 9, testNow)
+	c, _ := newCenter(t, 9, testNow())
 	ranges := [][2]time.Time{
-		{c.Start(), testNow.Add(time.Hour)},
+		{c.Start(), testNow().Add(time.Hour)},
 		{c.Start().AddDate(0, 0, 1), c.Start().AddDate(0, 0, 2)},
-		{testNow.Add(-90 * time.Minute), testNow.Add(-30 * time.Minute).Add(500 * time.Millisecond)},
-		{testNow.Add(-10 * time.Minute), testNow},
-		{testNow.AddDate(0, 0, -10), testNow.AddDate(0, 0, -9)},
+		{testNow().Add(-90 * time.Minute), testNow().Add(-30 * time.Minute).Add(500 * time.Millisecond)},
+		{testNow().Add(-10 * time.Minute), testNow()},
+		{testNow().AddDate(0, 0, -10), testNow().AddDate(0, 0, -9)},
 	}
 	var waiting int
 	for _, q := range c.Queues() {
 		for _, r := range ranges {
 			got := c.QueueStats(q.ID, r[0], r[1])
-			want := recount(c, q, r[0], r[1], testNow)
+			want := recount(c, q, r[0], r[1], testNow())
 			states := 0
 			for _, n := range got.AgentsByState {
 				states += n
@@ -375,7 +375,7 @@ func TestQueueStatsRecount(t *testing.T) {
 			waiting += got.CallsWaiting
 		}
 	}
-	if st := c.QueueStats("nope", c.Start(), testNow); st.Offered != 0 || st.ServiceLevel != nil {
+	if st := c.QueueStats("nope", c.Start(), testNow()); st.Offered != 0 || st.ServiceLevel != nil {
 		t.Fatalf("unknown queue: %+v", st)
 	}
 }
@@ -394,10 +394,10 @@ func countMembers(c *Center, qid string) int {
 
 // The model should look like a contact center: most calls answered, a decent service level.
 func TestPlausibleFigures(t *testing.T) {
-	c, _ := newCenter(t, 1, testNow)
+	c, _ := newCenter(t, 1, testNow())
 	var offered, answered, within, short, abandoned int
 	for _, q := range c.Queues() {
-		st := c.QueueStats(q.ID, c.Start(), testNow)
+		st := c.QueueStats(q.ID, c.Start(), testNow())
 		offered += st.Offered
 		answered += st.Answered
 		within += st.AnsweredWithinSLA
@@ -419,9 +419,9 @@ func TestPlausibleFigures(t *testing.T) {
 }
 
 func TestCoverage(t *testing.T) {
-	c, _ := newCenter(t, 2, testNow)
+	c, _ := newCenter(t, 2, testNow())
 	seen := map[string]bool{}
-	for _, k := range c.Calls(c.Start(), testNow) {
+	for _, k := range c.Calls(c.Start(), testNow()) {
 		seen["outcome:"+string(k.Outcome)] = true
 		seen["dir:"+string(k.Direction)] = true
 		seen["end:"+k.EndReason] = true
@@ -448,7 +448,7 @@ func TestCoverage(t *testing.T) {
 		}
 	}
 	for _, a := range c.Agents() {
-		for _, s := range c.AgentSpans(a.ID, c.Start(), testNow) {
+		for _, s := range c.AgentSpans(a.ID, c.Start(), testNow()) {
 			seen["state:"+string(s.State)] = true
 			if s.Reason != "" {
 				seen["reason:"+s.Reason] = true
@@ -481,8 +481,8 @@ func TestCoverage(t *testing.T) {
 
 // Once a call has ended, later views of it never change; earlier views never show the future.
 func TestViewsAreStable(t *testing.T) {
-	c, clk := newCenter(t, 4, testNow)
-	before := c.Calls(testNow.Add(-3*time.Hour), testNow)
+	c, clk := newCenter(t, 4, testNow())
+	before := c.Calls(testNow().Add(-3*time.Hour), testNow())
 	clk.Advance(2 * time.Hour)
 	for _, old := range before {
 		now, ok := c.Call(old.ID)
@@ -514,22 +514,22 @@ func TestViewsAreStable(t *testing.T) {
 }
 
 func TestActiveCalls(t *testing.T) {
-	c, clk := newCenter(t, 6, testNow)
+	c, clk := newCenter(t, 6, testNow())
 	active := c.ActiveCalls()
 	if len(active) == 0 {
 		t.Fatal("no active calls on a weekday morning")
 	}
 	for _, k := range active {
-		if k.Outcome != OutcomeInProgress || !k.EndedAt.IsZero() || k.StartedAt.After(testNow) {
+		if k.Outcome != OutcomeInProgress || !k.EndedAt.IsZero() || k.StartedAt.After(testNow()) {
 			t.Fatalf("not active: %+v", k)
 		}
 		for _, x := range k.Segments {
-			if x.EnteredAt.After(testNow) || x.LeftAt.After(testNow) {
+			if x.EnteredAt.After(testNow()) || x.LeftAt.After(testNow()) {
 				t.Fatalf("segment from the future: %+v", k)
 			}
 		}
 		for _, l := range k.Legs {
-			if l.OfferedAt.After(testNow) || l.AnsweredAt.After(testNow) || l.EndedAt.After(testNow) {
+			if l.OfferedAt.After(testNow()) || l.AnsweredAt.After(testNow()) || l.EndedAt.After(testNow()) {
 				t.Fatalf("leg from the future: %+v", k)
 			}
 		}
@@ -566,7 +566,7 @@ func drain(ch <-chan Event) []Event {
 }
 
 func TestEventsInOrder(t *testing.T) {
-	c, clk := newCenter(t, 12, testNow)
+	c, clk := newCenter(t, 12, testNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := c.Subscribe(ctx, 1<<16)
@@ -648,7 +648,7 @@ func TestEventsInOrder(t *testing.T) {
 }
 
 func TestSlowSubscriberNeverBlocks(t *testing.T) {
-	c, clk := newCenter(t, 13, testNow)
+	c, clk := newCenter(t, 13, testNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch := c.Subscribe(ctx, 1)
@@ -659,7 +659,7 @@ func TestSlowSubscriberNeverBlocks(t *testing.T) {
 	if c.DroppedEvents() == 0 {
 		t.Fatal("nothing dropped for a reader that never reads")
 	}
-	if ev := <-ch; ev.At.After(clk.Now()) || ev.At.Before(testNow.Add(59*time.Minute)) {
+	if ev := <-ch; ev.At.After(clk.Now()) || ev.At.Before(testNow().Add(59*time.Minute)) {
 		t.Fatalf("the kept event is not the newest: %+v", ev)
 	}
 }
@@ -680,7 +680,7 @@ func waitClosed(t *testing.T, ch <-chan Event) {
 }
 
 func TestSubscriptionLifecycle(t *testing.T) {
-	c, clk := newCenter(t, 14, testNow)
+	c, clk := newCenter(t, 14, testNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := c.Subscribe(ctx, 8)
 	keep := c.Subscribe(context.Background(), 8)
@@ -692,13 +692,13 @@ func TestSubscriptionLifecycle(t *testing.T) {
 	c.Close()
 	waitClosed(t, keep)
 	waitClosed(t, c.Subscribe(context.Background(), 8))
-	if len(c.Calls(c.Start(), testNow)) == 0 {
+	if len(c.Calls(c.Start(), testNow())) == 0 {
 		t.Fatal("views stop working after Close")
 	}
 }
 
 func TestRun(t *testing.T) {
-	c, clk := newCenter(t, 15, testNow)
+	c, clk := newCenter(t, 15, testNow())
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := c.Subscribe(ctx, 4096)
 	done := make(chan error, 1)
@@ -724,7 +724,7 @@ func TestRun(t *testing.T) {
 }
 
 func TestConfig(t *testing.T) {
-	clk := NewManualClock(testNow)
+	clk := NewManualClock(testNow())
 	c := New(Config{Clock: clk, Agents: -1, Queues: 1000, HistoryDays: -3, PeakCallsPerHour: math.NaN()})
 	cfg := c.Config()
 	if cfg.Agents != 12 || cfg.Queues != 50 || cfg.HistoryDays != 3 || cfg.PeakCallsPerHour != 120 || cfg.Name == "" {
@@ -740,8 +740,11 @@ func TestConfig(t *testing.T) {
 	if a := one.Agents(); len(a) != 1 || a[0].ID != "a01" || !regexp.MustCompile(`^[a-z]+\.[a-z]+@[a-z0-9-]+\.example$`).MatchString(a[0].Email) {
 		t.Fatalf("agents %+v", a)
 	}
-	if len(one.Calls(one.Start(), testNow)) == 0 {
+	if len(one.Calls(one.Start(), testNow())) == 0 {
 		t.Fatal("a one-agent center has no calls")
+	}
+	if busy := New(Config{Clock: clk, PeakCallsPerHour: 600}).Config(); busy.Agents != 60 {
+		t.Fatalf("%d agents for 600 calls/h", busy.Agents)
 	}
 	big := New(Config{Clock: clk, Agents: 150})
 	if a := big.Agents(); a[0].ID != "a001" || a[149].ID != "a150" {
@@ -751,9 +754,30 @@ func TestConfig(t *testing.T) {
 
 func BenchmarkNew(b *testing.B) {
 	for i := range b.N {
-		c := New(Config{Seed: uint64(i), Clock: NewManualClock(testNow)})
+		c := New(Config{Seed: uint64(i), Clock: NewManualClock(testNow())})
 		if len(c.e.calls) == 0 {
 			b.Fatal("no calls")
 		}
+	}
+}
+
+// TestUTCOffsetMovesTheWorkingDay: at 03:00 UTC an office center is quiet, while the same
+// center placed where it is 11:00 local is busy and staffed.
+func TestUTCOffsetMovesTheWorkingDay(t *testing.T) {
+	now := time.Date(2026, 11, 18, 3, 0, 0, 0, time.UTC) // a Wednesday
+	count := func(off time.Duration) (calls, staffed int) {
+		c := New(Config{Seed: 7, Clock: NewManualClock(now), HistoryDays: 1, UTCOffset: off})
+		calls = len(c.Calls(now.Add(-time.Hour), now))
+		for _, s := range c.AgentStatuses() {
+			if s.State != StateOffline {
+				staffed++
+			}
+		}
+		return calls, staffed
+	}
+	quietCalls, quietStaff := count(0)
+	busyCalls, busyStaff := count(8 * time.Hour)
+	if busyCalls < 5*max(quietCalls, 1) || busyStaff <= quietStaff {
+		t.Fatalf("offset 0: %d calls, %d agents on; offset +8h: %d calls, %d agents on", quietCalls, quietStaff, busyCalls, busyStaff)
 	}
 }

@@ -82,18 +82,13 @@ func callOutcome(d *mainCDR, dir model.Direction) model.Outcome {
 		return model.OutcomeAnswered
 	case 5:
 		return model.OutcomeAbandoned
-	case 6:
-		if d.HangupDisposition.V == 3 {
+	case 4, 6, 22:
+		return model.OutcomeMissed
+	case 7: // "missed call of customer": an inbound caller gave up; nobody picked up an outbound call
+		if dir == model.DirectionInbound {
 			return model.OutcomeAbandoned
 		}
-		return model.OutcomeMissed
-	case 4, 22:
-		return model.OutcomeMissed
-	case 7:
-		if dir == model.DirectionOutbound {
-			return model.OutcomeFailed
-		}
-		return model.OutcomeAbandoned
+		return model.OutcomeFailed
 	case 1, 2, 3, 9:
 		return model.OutcomeFailed
 	}

@@ -51,37 +51,37 @@ type callDoc struct {
 	TransferFirst           *transferDoc   `json:"transferFirst"`
 	TransferLast            *transferDoc   `json:"transferLast"`
 	// Historic only.
-	InactiveNumber num           `json:"inactiveNumber"`
-	QueuePickup    num           `json:"queuePickup"`
-	TimeIvrClosed  stamp         `json:"timeIvrClosed"`
-	TimeIvrTimeout stamp         `json:"timeIvrTimeout"`
-	TimeIvrDigit   stamp         `json:"timeIvrDigit"`
-	SaveKeyInput   []saveKeyDoc  `json:"saveKeyInput"`
-	Timestamp      stamp         `json:"timestamp"`
+	InactiveNumber num             `json:"inactiveNumber"`
+	QueuePickup    num             `json:"queuePickup"`
+	TimeIvrClosed  stamp           `json:"timeIvrClosed"`
+	TimeIvrTimeout stamp           `json:"timeIvrTimeout"`
+	TimeIvrDigit   stamp           `json:"timeIvrDigit"`
+	SaveKeyInput   []saveKeyDoc    `json:"saveKeyInput"`
+	Timestamp      stamp           `json:"timestamp"`
 	Raw            json.RawMessage `json:"-"`
 }
 
 // legDoc is an agent overview record (one call offered to one agent): live /agents or
 // historic agentOverview.
 type legDoc struct {
-	IDCall                  string       `json:"idCall"`
-	CallDirection           string       `json:"callDirection"`
-	Answered                num          `json:"answered"`
-	Active                  num          `json:"active"`
-	Internal                num          `json:"internal"`
-	Voicemail               num          `json:"voicemail"`
-	Recorded                num          `json:"recorded"`
-	Transfer                num          `json:"transfer"`
-	OnHookedCalls           *onHooked    `json:"onHookedCalls"`
-	SimultaneousDeviceCalls num          `json:"simultaneousDeviceCalls"`
-	AgentEndReason          string       `json:"agentEndReason"`
-	Time                    *timeDoc     `json:"time"`
-	CustomerTarget          *customerDoc `json:"customerTarget"`
-	CustomerTelavox         *accountDoc  `json:"customerTelavox"`
-	Agent                   *agentDoc    `json:"agent"`
-	Ivr                     *ivrDoc      `json:"ivr"`
-	Queue                   *queueDoc    `json:"queue"`
-	Duration                *durationDoc `json:"duration"`
+	IDCall                  string          `json:"idCall"`
+	CallDirection           string          `json:"callDirection"`
+	Answered                num             `json:"answered"`
+	Active                  num             `json:"active"`
+	Internal                num             `json:"internal"`
+	Voicemail               num             `json:"voicemail"`
+	Recorded                num             `json:"recorded"`
+	Transfer                num             `json:"transfer"`
+	OnHookedCalls           *onHooked       `json:"onHookedCalls"`
+	SimultaneousDeviceCalls num             `json:"simultaneousDeviceCalls"`
+	AgentEndReason          string          `json:"agentEndReason"`
+	Time                    *timeDoc        `json:"time"`
+	CustomerTarget          *customerDoc    `json:"customerTarget"`
+	CustomerTelavox         *accountDoc     `json:"customerTelavox"`
+	Agent                   *agentDoc       `json:"agent"`
+	Ivr                     *ivrDoc         `json:"ivr"`
+	Queue                   *queueDoc       `json:"queue"`
+	Duration                *durationDoc    `json:"duration"`
 	Raw                     json.RawMessage `json:"-"`
 }
 

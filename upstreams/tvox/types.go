@@ -110,18 +110,18 @@ type UserStatus string
 
 // The documented UserStatus values.
 const (
-	StatusReady                 UserStatus = "READY"
-	StatusNotReady              UserStatus = "NOT_READY"
-	StatusBooked                UserStatus = "BOOKED"
-	StatusBusy                  UserStatus = "BUSY"
-	StatusNotReadyBusy          UserStatus = "NOT_READY_BUSY"
-	StatusWNR                   UserStatus = "WNR"
-	StatusBusyDnCallIn          UserStatus = "BUSY_dn_call_in"
-	StatusBusyDnCallOut         UserStatus = "BUSY_dn_call_out"
-	StatusBusyDnCallOutPrivate  UserStatus = "BUSY_dn_call_out_private"
-	StatusBusyService           UserStatus = "BUSY_service"
-	StatusNRBusyDnCallIn        UserStatus = "NR_BUSY_dn_call_in"
-	StatusNRBusyDnCallOut       UserStatus = "NR_BUSY_dn_call_out"
+	StatusReady                  UserStatus = "READY"
+	StatusNotReady               UserStatus = "NOT_READY"
+	StatusBooked                 UserStatus = "BOOKED"
+	StatusBusy                   UserStatus = "BUSY"
+	StatusNotReadyBusy           UserStatus = "NOT_READY_BUSY"
+	StatusWNR                    UserStatus = "WNR"
+	StatusBusyDnCallIn           UserStatus = "BUSY_dn_call_in"
+	StatusBusyDnCallOut          UserStatus = "BUSY_dn_call_out"
+	StatusBusyDnCallOutPrivate   UserStatus = "BUSY_dn_call_out_private"
+	StatusBusyService            UserStatus = "BUSY_service"
+	StatusNRBusyDnCallIn         UserStatus = "NR_BUSY_dn_call_in"
+	StatusNRBusyDnCallOut        UserStatus = "NR_BUSY_dn_call_out"
 	StatusNRBusyDnCallOutPrivate UserStatus = "NR_BUSY_dn_call_out_private"
 )
 
