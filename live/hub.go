@@ -17,6 +17,9 @@ import (
 // ErrSlowConsumer ends a subscription that fell more than Config.Buffer distinct keys behind.
 var ErrSlowConsumer = errors.New("live: subscriber too slow, events dropped")
 
+// ErrTooManySubscribers is returned by Subscribe when a tenant is at Config.MaxTenantSubscribers.
+var ErrTooManySubscribers = errors.New("live: too many live subscriptions for the tenant")
+
 // ErrHubClosed is returned by Subscribe after Close and ends the open subscriptions.
 var ErrHubClosed = errors.New("live: hub closed")
 
@@ -53,6 +56,13 @@ type Config struct {
 	BackoffBase, BackoffMax time.Duration
 	// Now is the clock for event times [time.Now].
 	Now func() time.Time
+	// Bus carries stream ownership and events between replicas [nil: in-process, this hub
+	// owns every stream].
+	Bus Bus
+	// Codec encodes values for a Bus [ModelCodec].
+	Codec Codec
+	// MaxTenantSubscribers caps one tenant's live subscriptions on this hub [0: no cap].
+	MaxTenantSubscribers int
 }
 
 func (c Config) withDefaults() Config {
@@ -74,6 +84,9 @@ func (c Config) withDefaults() Config {
 	c.BackoffMax = max(c.BackoffMax, c.BackoffBase)
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Codec == nil {
+		c.Codec = ModelCodec{}
 	}
 	return c
 }
@@ -107,6 +120,8 @@ type StreamInfo struct {
 	Since    time.Time
 	Seq      uint64
 	Items    int
+	// Owned is true while this replica holds the upstream connection (always, without a Bus).
+	Owned bool
 }
 
 // Hub owns the live streams. The zero value is not usable; call New.
@@ -119,6 +134,7 @@ type Hub struct {
 	mu       sync.Mutex
 	closed   bool
 	streams  map[StreamKey]*stream
+	tenants  map[string]int // subscriptions per tenant
 	nextBase uint64
 }
 
@@ -127,7 +143,7 @@ func New(cfg Config, logger *slog.Logger) *Hub {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg.withDefaults(), log: logger, streams: map[StreamKey]*stream{}}
+	return &Hub{cfg: cfg.withDefaults(), log: logger, streams: map[StreamKey]*stream{}, tenants: map[string]int{}}
 }
 
 // Subscribe attaches to the stream of key, starting it with open if it is not running. The
@@ -148,10 +164,17 @@ func (h *Hub) Subscribe(ctx context.Context, key StreamKey, open Opener, opts Su
 	if h.closed {
 		return nil, ErrHubClosed
 	}
+	if n := h.cfg.MaxTenantSubscribers; n > 0 && h.tenants[key.Tenant] >= n {
+		return nil, fmt.Errorf("subscribing to %q: %w (%d)", key, ErrTooManySubscribers, n)
+	}
 	st := h.streams[key]
 	if st == nil {
-		st = h.startLocked(key, open)
+		var err error
+		if st, err = h.startLocked(key, open); err != nil {
+			return nil, err
+		}
 	}
+	h.tenants[key.Tenant]++
 	st.refs++
 	if st.linger != nil {
 		if st.linger.Stop() {
@@ -166,22 +189,32 @@ func (h *Hub) Subscribe(ctx context.Context, key StreamKey, open Opener, opts Su
 	return sub, nil
 }
 
-func (h *Hub) startLocked(key StreamKey, open Opener) *stream {
+func (h *Hub) startLocked(key StreamKey, open Opener) (*stream, error) {
 	base := h.nextBase
 	if now := h.cfg.Now().UnixNano(); now > 0 {
 		base = max(base, uint64(now))
 	}
-	h.nextBase = base + seqSpan
 	ctx, cancel := context.WithCancel(context.Background())
 	st := newStream(key, open, base, cancel, h.cfg, h.log.With(
 		slog.String("tenant", key.Tenant), slog.String("source", key.Source), slog.String("topic", string(key.Topic))))
+	var bus Bus = localBus{}
+	if h.cfg.Bus != nil {
+		bus = h.cfg.Bus
+	}
+	link, err := bus.Join(key, st)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("joining stream %q on the bus: %w", key, err)
+	}
+	st.link = link
+	h.nextBase = base + seqSpan
 	h.streams[key] = st
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
 		st.run(ctx)
 	}()
-	return st
+	return st, nil
 }
 
 // release detaches sub and schedules the stream's end when it was the last subscriber.
@@ -190,6 +223,9 @@ func (h *Hub) release(st *stream, sub *Subscription) {
 	defer h.mu.Unlock()
 	st.detach(sub)
 	st.refs--
+	if h.tenants[st.key.Tenant]--; h.tenants[st.key.Tenant] <= 0 {
+		delete(h.tenants, st.key.Tenant)
+	}
 	if st.refs > 0 || h.closed {
 		return
 	}

@@ -55,10 +55,16 @@ func (s *Subscription) Close() {
 	<-s.done
 }
 
+// start queues what the subscriber must see first; called again with a RESYNC snapshot, it
+// drops the queued deltas, which the snapshot supersedes.
 func (s *Subscription) start(first []Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.queue, s.initial = first, len(first)
+	if s.ended {
+		return
+	}
+	s.queue, s.head, s.initial = first, 0, len(first)
+	s.signal()
 }
 
 // push queues e without blocking; the stream goroutine calls it under the stream's lock.

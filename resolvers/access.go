@@ -180,6 +180,12 @@ func PresentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
 				setExt(gerr, "code", "GRAPHQL_VALIDATION_FAILED")
 				return gerr
 			}
+			if errors.As(err, &ge) {
+				// gqlgen's own errors here are argument coercion failures (a bad DateTime,
+				// an unknown enum value): the caller's input, with the path naming it.
+				setExt(gerr, "code", CodeBadInput)
+				return gerr
+			}
 			logger.ErrorContext(ctx, "internal error", "err", err)
 			gerr.Message = "internal error"
 			setExt(gerr, "code", CodeInternal)

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -20,7 +19,6 @@ import (
 
 	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/config"
-	"github.com/switchboard-cc/switchboard/upstreams"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 )
 

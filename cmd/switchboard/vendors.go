@@ -5,9 +5,13 @@ import (
 	"net/http"
 
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/portsip"
+	portsipsim "github.com/switchboard-cc/switchboard/upstreams/portsip/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 	"github.com/switchboard-cc/switchboard/upstreams/telavox"
 	telavoxsim "github.com/switchboard-cc/switchboard/upstreams/telavox/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/tvox"
+	tvoxsim "github.com/switchboard-cc/switchboard/upstreams/tvox/sim"
 )
 
 // demoVendor is one supported vendor: its driver and, for the demo, its simulator. hook, if
@@ -24,6 +28,14 @@ func demoVendors() []demoVendor {
 	return []demoVendor{
 		{name: "telavox", title: "Telavox", new: telavox.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
 			s, src := telavoxsim.NewDemo(c)
+			return s, src, nil
+		}},
+		{name: "tvox", title: "TVox", new: tvox.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
+			s, src := tvoxsim.NewDemo(c)
+			return s, src, nil
+		}},
+		{name: "portsip", title: "PortSIP", new: portsip.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
+			s, src := portsipsim.NewDemo(c)
 			return s, src, nil
 		}},
 	}

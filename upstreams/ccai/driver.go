@@ -333,6 +333,9 @@ func (d *Driver) ListCalls(ctx context.Context, q upstreams.CallQuery) (*upstrea
 		}
 		return true, nil
 	})
+	if err == nil && exact && total != nil && preKnown && post < 0 {
+		post, err = d.countFrom(ctx, op, f, q.Range.To)
+	}
 	d.health.Observe(err)
 	if err != nil {
 		return nil, err
@@ -341,6 +344,31 @@ func (d *Driver) ListCalls(ctx context.Context, q upstreams.CallQuery) (*upstrea
 		page.TotalCount = model.Ptr(*total - pre - post)
 	}
 	return page, nil
+}
+
+// countFrom counts the calls of f created at or after to, which the vendor's total counts
+// although they are outside the range: they are among the calls updated since to, few
+// when to is recent. One request; -1 when they do not fit in one page.
+func (d *Driver) countFrom(ctx context.Context, op string, f CallFilter, to time.Time) (int, error) {
+	f.UpdatedFrom, f.SortColumn, f.SortDirection = to, "", ""
+	p, err := d.client.Fetch(ctx, op, d.client.PageURL(f, 1, MaxPer))
+	if err != nil {
+		return -1, err
+	}
+	ms, err := mapCallsBody(d.spec, op, p.Body)
+	if err != nil {
+		return -1, err
+	}
+	if p.Total == nil || *p.Total > len(ms) {
+		return -1, nil
+	}
+	n := 0
+	for _, m := range ms {
+		if !m.call.StartedAt.Before(to) {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // byIDs fetches calls by id[] in batches of at most MaxPer ids, one request per batch.

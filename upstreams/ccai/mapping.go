@@ -60,12 +60,34 @@ func decodeErr(spec upstreams.SourceSpec, op, prefix string, err error) error {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
 		field = strings.TrimPrefix(prefix+"."+te.Field, ".")
-		err = fmt.Errorf("cannot use %s as %s", te.Value, strings.TrimPrefix(te.Type.String(), "ccai."))
+		err = fmt.Errorf("cannot use %s as %s", te.Value, typeName(te.Type.String()))
 	}
 	if field == "" {
 		field = "(call)"
 	}
 	return spec.FieldError(op, field, err)
+}
+
+func typeName(t string) string {
+	switch strings.TrimPrefix(t, "ccai.") {
+	case "flexID":
+		return "an id (number or string)"
+	case "flexString":
+		return "text"
+	case "flexInt":
+		return "a whole number"
+	case "flexBool":
+		return "a boolean"
+	case "stamp":
+		return "an RFC 3339 time"
+	}
+	if strings.HasPrefix(t, "[]") {
+		return "an array"
+	}
+	if strings.Contains(t, "ccai.wire") {
+		return "an object"
+	}
+	return t
 }
 
 // mapCall maps one call object. It is pure: no clock, no I/O.
@@ -187,9 +209,17 @@ func direction(callType string) model.Direction {
 	case "voice scheduled (app)", "voice scheduled (web)", "voice outbound",
 		"scheduledcallapp", "scheduledcallweb", "outboundcall", "agentscheduledcall":
 		return model.DirectionOutbound
-	default: // ActionOnlyCall runs on the customer's own telephony: direction not said
-		return model.DirectionUnknown
 	}
+	// An unlisted display form still says its direction ("Voice Inbound (Kiosk)").
+	// ActionOnlyCall runs on the customer's own telephony and does not say.
+	t := strings.ToLower(strings.TrimSpace(callType))
+	switch {
+	case strings.HasPrefix(t, "voice inbound"), strings.HasPrefix(t, "voice callback"):
+		return model.DirectionInbound
+	case strings.HasPrefix(t, "voice outbound"), strings.HasPrefix(t, "voice scheduled"):
+		return model.DirectionOutbound
+	}
+	return model.DirectionUnknown
 }
 
 // channel: the calls endpoint serves voice only; an unknown non-empty call_type is OTHER.
@@ -502,8 +532,9 @@ func (m *mapper) selectedQueue() *model.Ref {
 }
 
 // ivrs: the menu tree's root (from the in-menu durations and the materialized path of the
-// selected menu) and the virtual agent, which is automated handling too. The root's id is
-// known only when a path names it alone or the selected menu hangs directly under it.
+// selected menu, when that path has a root above the leaf) and the virtual agent, which is
+// automated handling too. The root's id is known only when a path names it alone or the
+// selected menu hangs directly under it.
 func (m *mapper) ivrs() []*model.Ref {
 	var l refList
 	if m.w.ConsumerInMenuDurations != nil {
@@ -518,7 +549,7 @@ func (m *mapper) ivrs() []*model.Ref {
 			}
 		}
 	}
-	if p := m.w.MenuPath; p != nil && p.MaterializedPath.ptr() != nil {
+	if p := m.w.MenuPath; p != nil && p.MaterializedPath.ptr() != nil && strings.Contains(p.MaterializedPath.S, "/") {
 		name, depth := root(p.MaterializedPath.S)
 		id := ""
 		if s := m.w.SelectedMenu; depth == 2 && s != nil && s.ParentID.known() {
@@ -674,21 +705,31 @@ func (m *mapper) legs(handles []wireHandle, handleRaw []json.RawMessage, parts [
 	}
 	m.markTransfersOut(handleLegs, transferOf, coldOf)
 
+	// An answered participant is the handle leg of its agent that started when it
+	// connected (or that agent's next unused one); the others are legs of their own.
 	var out []*model.CallLeg
 	used := make([]bool, len(handleLegs))
+	pick := func(p wireParticipant) int {
+		best := -1
+		for k, l := range handleLegs {
+			if used[k] || l.Agent == nil || *l.Agent.VendorID != string(p.UserID) {
+				continue
+			}
+			if l.AnsweredAt != nil && p.ConnectedAt.Set && l.AnsweredAt.Equal(p.ConnectedAt.T) {
+				return k
+			}
+			if best < 0 {
+				best = k
+			}
+		}
+		return best
+	}
 	for i, p := range parts {
 		if norm(p.Type.S) != "agent" {
 			continue
 		}
-		if j := slices.IndexFunc(handleLegs, func(l *model.CallLeg) bool {
-			return l.Agent != nil && p.UserID.known() && *l.Agent.VendorID == string(p.UserID)
-		}); j >= 0 && !used[j] {
-			used[j] = true
-			out = append(out, handleLegs[j])
-			continue
-		} else if j >= 0 {
-			// The agent's first handle leg is taken: look for a later one.
-			if k := m.nextUnused(handleLegs, used, string(p.UserID)); k >= 0 {
+		if p.UserID.known() && (p.ConnectedAt.Set || p.CallDuration.V > 0) {
+			if k := pick(p); k >= 0 {
 				used[k] = true
 				out = append(out, handleLegs[k])
 				continue
@@ -702,15 +743,6 @@ func (m *mapper) legs(handles []wireHandle, handleRaw []json.RawMessage, parts [
 		}
 	}
 	return out
-}
-
-func (m *mapper) nextUnused(legs []*model.CallLeg, used []bool, agentID string) int {
-	for k, l := range legs {
-		if !used[k] && l.Agent != nil && *l.Agent.VendorID == agentID {
-			return k
-		}
-	}
-	return -1
 }
 
 func transferType(cold flexBool) *string {

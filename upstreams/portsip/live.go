@@ -44,6 +44,7 @@ func (d *Driver) Stream(ctx context.Context, topic upstreams.Topic, sink upstrea
 				return nil
 			}
 			sink.SetHealth(model.HealthStatusDown, err.Error())
+			d.log.Warn("live poll failed", "topic", string(topic), "err", err)
 			return err
 		}
 		if first {

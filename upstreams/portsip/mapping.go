@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/mail"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -172,7 +173,6 @@ func (m mapper) mapAgentSummary(op string, raw json.RawMessage) (*model.AgentCou
 
 // Call status values of the history endpoints.
 const (
-	statusNone        = "NONE"
 	statusAnswered    = "ANSWERED"
 	statusNotAnswered = "NOT_ANSWERED"
 )
@@ -334,11 +334,8 @@ func nonEmpty(s *string) *string {
 	return s
 }
 
-// Report formats PortSIP knows.
-const (
-	formatCSV  = "CSV"
-	formatHTML = "HTML"
-)
+// formatCSV is the one PortSIP report format the schema has (the other is HTML).
+const formatCSV = "CSV"
 
 // mapReportJob maps one report job document.
 func (m mapper) mapReportJob(op, prefix string, raw json.RawMessage) (*model.ReportJob, error) {
@@ -546,14 +543,8 @@ func aggregate(points []*model.TimeseriesPoint, buckets []upstreams.TimeRange) [
 	for i, b := range buckets {
 		out[i] = &model.TimeseriesPoint{From: b.From, To: b.To}
 	}
-	j := 0
 	for _, p := range points {
-		for j > 0 && p.From.Before(buckets[j].From) {
-			j--
-		}
-		for j < len(buckets) && !p.From.Before(buckets[j].To) {
-			j++
-		}
+		j := sort.Search(len(buckets), func(i int) bool { return p.From.Before(buckets[i].To) })
 		if j >= len(buckets) || p.From.Before(buckets[j].From) {
 			continue
 		}

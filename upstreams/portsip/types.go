@@ -220,8 +220,8 @@ type reportLog struct {
 // flexInt accepts 12, 12.0 and "12".
 type flexInt int64
 
-func (f *flexInt) UnmarshalJSON(b []byte) error {
-	b = unquote(b)
+func (f *flexInt) UnmarshalJSON(raw []byte) error {
+	b := unquote(raw)
 	if len(b) == 0 {
 		return fmt.Errorf("empty number")
 	}
@@ -231,7 +231,7 @@ func (f *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	v, err := strconv.ParseFloat(string(b), 64)
 	if err != nil || v != float64(int64(v)) {
-		return fmt.Errorf("%s is not an integer", b)
+		return fmt.Errorf("%s is not an integer", raw)
 	}
 	*f = flexInt(v)
 	return nil

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -47,7 +46,6 @@ type client struct {
 	appID     string
 	appSecret string
 	now       func() time.Time
-	log       *slog.Logger
 
 	mu      sync.Mutex // guards token and renewAt; held while fetching so one fetch runs
 	token   string
@@ -84,6 +82,12 @@ func (c *client) accessToken(ctx context.Context) (string, error) {
 	}
 	data, err := c.unwrap(op, resp.Body, false)
 	if err != nil {
+		// Any refusal by the token endpoint (bad sign, unknown appId, clock skew) is a
+		// credentials problem, whatever code Sobot chose.
+		var ue *upstreams.Error
+		if errors.As(err, &ue) && !errors.Is(ue.Kind, upstreams.ErrBadResponse) {
+			ue.Kind = upstreams.ErrUnauthorized
+		}
 		return "", err
 	}
 	var td tokenData
@@ -309,8 +313,19 @@ func (c *client) searchAll(ctx context.Context, op, path string, body map[string
 	return nil, c.spec.Errorf(op, upstreams.ErrBadResponse, nil, fmt.Sprintf("more than %d pages", maxPages))
 }
 
-// openStream connects the SSE watch. A 401 drops the token and retries once.
+// openStream connects the SSE watch.
 func (c *client) openStream(ctx context.Context, op, path string, q url.Values) (*http.Response, error) {
+	return c.open(ctx, op, path, q, "text/event-stream")
+}
+
+// openGet starts a GET whose body the caller streams (recordings).
+func (c *client) openGet(ctx context.Context, op, path string) (*http.Response, error) {
+	return c.open(ctx, op, path, nil, "")
+}
+
+// open sends an authenticated GET and returns the response unread when it is a 200 (of
+// contentType, if given). A 401 drops the token and retries once.
+func (c *client) open(ctx context.Context, op, path string, q url.Values, contentType string) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
@@ -321,7 +336,9 @@ func (c *client) openStream(ctx context.Context, op, path string, q url.Values) 
 			return nil, c.spec.Errorf(op, upstreams.ErrBadArgument, err, "building request")
 		}
 		c.headers(req, tok)
-		req.Header.Set("Accept", "text/event-stream")
+		if contentType != "" {
+			req.Header.Set("Accept", contentType)
+		}
 		resp, err := c.stream.Do(req)
 		if err != nil {
 			var ue *url.Error
@@ -330,10 +347,11 @@ func (c *client) openStream(ctx context.Context, op, path string, q url.Values) 
 			}
 			return nil, c.spec.Errorf(op, upstreams.ErrUnavailable, err, "connecting: "+err.Error())
 		}
-		if resp.StatusCode == http.StatusOK && strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		ct := resp.Header.Get("Content-Type")
+		if resp.StatusCode == http.StatusOK && (contentType == "" && !strings.HasPrefix(ct, "application/json") || contentType != "" && strings.HasPrefix(ct, contentType)) {
 			return resp, nil
 		}
-		// Not a stream: an HTTP error, or an error envelope sent with 200.
+		// Not what we asked for: an HTTP error, or an error envelope sent with 200.
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		resp.Body.Close()
 		err = c.streamError(op, resp.StatusCode, b)
@@ -350,12 +368,14 @@ func (c *client) streamError(op string, status int, body []byte) error {
 		if _, err := c.unwrap(op, body, false); err != nil {
 			return err
 		}
-		return c.spec.Errorf(op, upstreams.ErrBadResponse, nil, "answer is not an event stream")
+		return c.spec.Errorf(op, upstreams.ErrBadResponse, nil, "unexpected content type of the answer")
 	}
 	kind := upstreams.ErrUpstreamStatus
 	switch {
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		kind = upstreams.ErrUnauthorized
+	case status == http.StatusNotFound:
+		kind = upstreams.ErrNotFound
 	case status == http.StatusTooManyRequests:
 		kind = upstreams.ErrRateLimited
 	case status >= 500:

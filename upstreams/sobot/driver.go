@@ -9,9 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"path"
 	"sort"
 	"strings"
 	"sync"
@@ -61,7 +63,7 @@ type Config struct {
 	OperatorUserID string `json:"operatorUserId"`
 	// DepartmentIDs narrow agents-metrics and its watch.
 	DepartmentIDs []string `json:"departmentIds"`
-	// WatchPageSize is the pageSize of agents-metrics and its SSE watch [1000].
+	// WatchPageSize is the pageSize of agents-metrics and its SSE watch [200].
 	WatchPageSize int `json:"watchPageSize"`
 	// AgentReportCounters adds today's agent report durations to listed agents [true].
 	AgentReportCounters *bool `json:"agentReportCounters"`
@@ -101,7 +103,7 @@ func (c *Config) defaults() {
 		c.Product = "scc"
 	}
 	if c.WatchPageSize <= 0 {
-		c.WatchPageSize = 1000
+		c.WatchPageSize = 200
 	}
 	if c.WebhookMaxBytes <= 0 {
 		c.WebhookMaxBytes = 1 << 20
@@ -190,11 +192,11 @@ func New(_ context.Context, spec upstreams.SourceSpec, deps upstreams.Deps) (ups
 	now := deps.Clock()
 	d := &Driver{
 		spec: spec, cfg: cfg, now: now, log: logger,
-		m:      mapper{sourceID: spec.ID, vendor: spec.Vendor, loc: loc},
+		m:      newMapper(spec.ID, spec.Vendor, loc),
 		health: upstreams.NewHealthTracker(now),
 		appKey: secret(SecretAppKey),
 		c: &client{spec: spec, cfg: cfg, http: hc, stream: stream, appID: appID, appSecret: appSecret,
-			now: now, log: logger},
+			now: now},
 		live: newLive(cfg.MaxLiveCalls),
 	}
 	d.hook = newWebhook(d)
@@ -300,6 +302,9 @@ func (d *Driver) ListCalls(ctx context.Context, q upstreams.CallQuery) (*upstrea
 			if len(out.Edges) == first {
 				out.HasNext = true
 				return out, d.observe(nil)
+			}
+			if isEmptyObject(p.List[i]) {
+				continue
 			}
 			c, err := d.m.mapCall(p.List[i])
 			if err != nil {
@@ -506,6 +511,9 @@ func (d *Driver) ListAgents(ctx context.Context) ([]*model.Agent, error) {
 			return nil, d.observe(err)
 		}
 		for i, raw := range msg.AgentsMetrics.List {
+			if isEmptyObject(raw) {
+				continue
+			}
 			a, err := d.m.mapAgent(raw)
 			if err != nil {
 				return nil, d.observe(d.mapErr(op, fmt.Sprintf("agentsMetrics.list[%d].", i), err))
@@ -536,7 +544,7 @@ func (d *Driver) addReportCounters(ctx context.Context, agents []*model.Agent) e
 	body := d.reportBody(upstreams.TimeRange{From: day, To: day.AddDate(0, 0, 1)}, model.IntervalDay)
 	body["dimensions"] = 8
 	body["agentReportType"] = 2
-	body["customerFields"] = strings.Join(agentReportFields, ",")
+	body["customerFields"] = strings.Join(agentReportFields(), ",")
 	rows, err := d.c.searchAll(ctx, op, pathAgentReport, body, "currPage")
 	if err != nil {
 		return err
@@ -580,6 +588,9 @@ func (d *Driver) AgentStateHistory(ctx context.Context, agentVendorID string, r 
 	}
 	spans := make([]*model.AgentStateSpan, 0, len(rows))
 	for i, raw := range rows {
+		if isEmptyObject(raw) {
+			continue
+		}
 		s, err := d.m.mapSpan(raw)
 		if err != nil {
 			return nil, d.observe(d.mapErr(op, fmt.Sprintf("data.pageData[%d].", i), err))
@@ -593,8 +604,21 @@ func (d *Driver) AgentStateHistory(ctx context.Context, agentVendorID string, r 
 	return spans, d.observe(nil)
 }
 
-var dateTypes = map[model.Interval]int{
-	model.IntervalHalfHour: 11, model.IntervalHour: 12, model.IntervalDay: 13, model.IntervalWeek: 14, model.IntervalMonth: 15,
+// dateType is the reports' dateType of an interval; 0 for none.
+func dateType(iv model.Interval) int {
+	switch iv {
+	case model.IntervalHalfHour:
+		return 11
+	case model.IntervalHour:
+		return 12
+	case model.IntervalDay:
+		return 13
+	case model.IntervalWeek:
+		return 14
+	case model.IntervalMonth:
+		return 15
+	}
+	return 0
 }
 
 // reportBody is the common part of the report requests: the range as local dates and
@@ -606,14 +630,14 @@ func (d *Driver) reportBody(r upstreams.TimeRange, iv model.Interval) map[string
 		endDate, endTime = to.AddDate(0, 0, -1).Format("2006-01-02"), "24:00"
 	}
 	return map[string]any{
-		"dateType": dateTypes[iv], "weekType": 0,
+		"dateType": dateType(iv), "weekType": 0,
 		"startDate": from.Format("2006-01-02"), "startTime": from.Format("15:04"),
 		"endDate": endDate, "endTime": endTime,
 	}
 }
 
 func (d *Driver) report(ctx context.Context, op, path string, body map[string]any, f reportFields, q upstreams.TimeseriesQuery) ([]*model.TimeseriesPoint, error) {
-	if _, ok := dateTypes[q.Interval]; !ok {
+	if dateType(q.Interval) == 0 {
 		return nil, d.spec.Errorf(op, upstreams.ErrBadArgument, nil, "unsupported interval "+string(q.Interval))
 	}
 	if !q.Range.To.After(q.Range.From) {
@@ -634,8 +658,8 @@ func (d *Driver) report(ctx context.Context, op, path string, body map[string]an
 func (d *Driver) CallVolume(ctx context.Context, q upstreams.TimeseriesQuery) ([]*model.TimeseriesPoint, error) {
 	body := d.reportBody(q.Range, q.Interval)
 	body["dimensions"] = 1
-	body["customerFields"] = relayFields.customerFields()
-	return d.report(ctx, "reading call volume", pathRelayReport, body, relayFields, q)
+	body["customerFields"] = relayFields().customerFields()
+	return d.report(ctx, "reading call volume", pathRelayReport, body, relayFields(), q)
 }
 
 // QueueTimeseries reads the department report (inbound). Departments stand in for queues;
@@ -643,11 +667,36 @@ func (d *Driver) CallVolume(ctx context.Context, q upstreams.TimeseriesQuery) ([
 func (d *Driver) QueueTimeseries(ctx context.Context, queueVendorID string, q upstreams.TimeseriesQuery) ([]*model.TimeseriesPoint, error) {
 	body := d.reportBody(q.Range, q.Interval)
 	body["callType"] = 2
-	body["customerFields"] = departFields.customerFields()
+	body["customerFields"] = departFields().customerFields()
 	body["dimensions"] = 1
 	if id := strings.TrimSpace(queueVendorID); id != TenantQueueID {
 		body["dimensions"] = 13
 		body["departIds"] = []string{id}
 	}
-	return d.report(ctx, "reading queue timeseries", pathDepartReport, body, departFields, q)
+	return d.report(ctx, "reading queue timeseries", pathDepartReport, body, departFields(), q)
+}
+
+// pathRecording is the documented recording download; its id is the last path segment of
+// the talk list's recordUrl.
+const pathRecording = "/callservice/v6/cc-audios/recordings/"
+
+// OpenRecording streams the recording of a call (MP3) through the driver's own token, so
+// the gateway can serve it without ever handing out the upstream credential. The caller
+// closes the body.
+func (d *Driver) OpenRecording(ctx context.Context, recordingURL string) (body io.ReadCloser, contentType string, err error) {
+	const op = "opening recording"
+	u, err := url.Parse(cleanURL(recordingURL))
+	id := ""
+	if err == nil {
+		id = path.Base(u.Path)
+	}
+	if id == "" || id == "." || id == "/" {
+		return nil, "", d.spec.Errorf(op, upstreams.ErrBadArgument, err, "not a Sobot recording URL")
+	}
+	resp, err := d.c.openGet(ctx, op, pathRecording+url.PathEscape(id))
+	if err != nil {
+		return nil, "", d.observe(err)
+	}
+	d.health.Observe(nil)
+	return resp.Body, resp.Header.Get("Content-Type"), nil
 }

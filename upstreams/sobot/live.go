@@ -437,8 +437,9 @@ func (w *watch) emit(op string, changed, removed map[string]bool, summary bool) 
 	return nil
 }
 
-// applyStatus merges a pushed agent status into every watch holding state. It returns
-// the number of watches updated.
+// applyStatus merges a pushed agent status into every watch holding state, as a patch of
+// the agent's fields would, and emits the change. Without a running watch there is no
+// state to update: the next full message brings the agent as it is.
 func (l *live) applyStatus(op, id string, fields map[string]any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()

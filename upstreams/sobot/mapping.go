@@ -19,6 +19,11 @@ type mapper struct {
 	sourceID string
 	vendor   string
 	loc      *time.Location
+	dateRE   *regexp.Regexp // compiled localTimePattern
+}
+
+func newMapper(sourceID, vendor string, loc *time.Location) mapper {
+	return mapper{sourceID: sourceID, vendor: vendor, loc: loc, dateRE: regexp.MustCompile(localTimePattern)}
 }
 
 // msTime converts a Sobot epoch timestamp. The document says milliseconds, but one comment
@@ -113,7 +118,25 @@ func hangupReason(n flexInt) *string {
 	return codeStr(n)
 }
 
-var dialTypes = map[int64]string{1: "call", 2: "transfer", 3: "consult", 4: "monitor", 5: "takeover", 6: "barge_in"}
+// dialType labels Sobot's dialType (1 call, 2 transfer, 3 inquiry, 4 monitor, 5 take away,
+// 6 interrupt); unknown codes keep their number.
+func dialType(n int64) string {
+	switch n {
+	case 1:
+		return "call"
+	case 2:
+		return "transfer"
+	case 3:
+		return "consult"
+	case 4:
+		return "monitor"
+	case 5:
+		return "takeover"
+	case 6:
+		return "barge_in"
+	}
+	return strconv.FormatInt(n, 10)
+}
 
 // cleanURL removes the blanks Sobot puts inside URLs ("https:// record.soboten.com/...");
 // a URL cannot contain raw spaces, so dropping them is lossless.
@@ -215,10 +238,20 @@ func deref(p *string) string {
 	return *p
 }
 
+// isEmptyObject reports a "{}" list item: the document's examples end every list with one
+// to say "more items"; it is no record, so it is skipped rather than refused.
+func isEmptyObject(raw json.RawMessage) bool {
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && len(m) == 0
+}
+
 // mapLegs maps sub talk lists, in start order.
 func (m mapper) mapLegs(raws []json.RawMessage) ([]*model.CallLeg, error) {
 	legs := make([]*model.CallLeg, 0, len(raws))
 	for i, r := range raws {
+		if isEmptyObject(r) {
+			continue
+		}
 		l, err := m.mapLeg(r)
 		if err != nil {
 			return nil, within("list["+strconv.Itoa(i)+"]", err)
@@ -283,10 +316,7 @@ func (m mapper) mapLeg(raw json.RawMessage) (*model.CallLeg, error) {
 		l.WrapUpSeconds = secondsBetween(l.EndedAt, msTime(d.AfterworkEndTime))
 	}
 	if d.DialType.Set {
-		label, ok := dialTypes[d.DialType.V]
-		if !ok {
-			label = strconv.FormatInt(d.DialType.V, 10)
-		}
+		label := dialType(d.DialType.V)
 		l.TransferredIn = model.Ptr(d.DialType.V == 2)
 		if d.DialType.V != 1 {
 			l.TransferType = &label
@@ -348,18 +378,33 @@ func agentState(login, work, busy flexInt) (model.AgentState, *string, *string) 
 	return state, vendorStatus, reason
 }
 
-var busyReasons = map[int64]string{
-	2: "DND", 4: "after-call work", 11: "break", 12: "training", 13: "meeting", 14: "dining",
-	15: "active", 16: "custom 1", 17: "custom 2", 18: "custom 3",
-	97: "enforced by agent", 98: "enforced by system", 99: "enforced by supervisor",
-}
-
 func busyReason(n flexInt) *string {
 	if !n.Set || n.V == 0 {
 		return nil
 	}
-	if s, ok := busyReasons[n.V]; ok {
-		return &s
+	switch n.V {
+	case 2:
+		return model.Ptr("DND")
+	case 4:
+		return model.Ptr("after-call work")
+	case 11:
+		return model.Ptr("break")
+	case 12:
+		return model.Ptr("training")
+	case 13:
+		return model.Ptr("meeting")
+	case 14:
+		return model.Ptr("dining")
+	case 15:
+		return model.Ptr("active")
+	case 16, 17, 18:
+		return model.Ptr("custom " + strconv.FormatInt(n.V-15, 10))
+	case 97:
+		return model.Ptr("enforced by agent")
+	case 98:
+		return model.Ptr("enforced by system")
+	case 99:
+		return model.Ptr("enforced by supervisor")
 	}
 	return codeStr(n)
 }
@@ -416,12 +461,14 @@ func mapStatusCallback(d *statusCallback) map[string]any {
 	return f
 }
 
-var localTimeRE = regexp.MustCompile(`(\d{4})-(\d{1,2})(?:-(\d{1,2}))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?`)
+// localTimePattern finds a date, optionally with a time whose colon may be padded.
+const localTimePattern = `(\d{4})-(\d{1,2})(?:-(\d{1,2}))?(?:\s*(\d{1,2})\s*:\s*(\d{2}))?`
 
 // parseLocal reads the first date or date-time in s ("2022-07-07 01 : 00", " 2022-03-17 16 :
 // 30 2022-03-17 17 : 00 ", "2024-02-21", "2024-02") in loc.
-func parseLocal(s string, loc *time.Location) (time.Time, bool) {
-	g := localTimeRE.FindStringSubmatch(s)
+func (m mapper) parseLocal(s string) (time.Time, bool) {
+	loc := m.loc
+	g := m.dateRE.FindStringSubmatch(s)
 	if g == nil {
 		return time.Time{}, false
 	}
@@ -443,7 +490,7 @@ func (m mapper) mapSpan(raw json.RawMessage) (*model.AgentStateSpan, error) {
 	}
 	from := msTime(d.StartTimeMs)
 	if from == nil {
-		if t, ok := parseLocal(string(d.StartTime), m.loc); ok {
+		if t, ok := m.parseLocal(string(d.StartTime)); ok {
 			from = &t
 		}
 	}
@@ -452,7 +499,7 @@ func (m mapper) mapSpan(raw json.RawMessage) (*model.AgentStateSpan, error) {
 	}
 	to := msTime(d.EndTimeMs)
 	if to == nil {
-		if t, ok := parseLocal(string(d.EndTime), m.loc); ok {
+		if t, ok := m.parseLocal(string(d.EndTime)); ok {
 			to = &t
 		}
 	}
@@ -470,21 +517,25 @@ type reportFields struct {
 	offered, answered, inbound, outbound, talk []string
 }
 
-// Indicators requested from the reports (customerFields) and how they map.
-var (
-	// Relay-number report: calls per relay number, the whole tenant's traffic.
-	relayFields = reportFields{
+// relayFields are the relay-number report indicators: calls per relay number, the whole
+// company's traffic.
+func relayFields() reportFields {
+	return reportFields{
 		offered: []string{"inbound_calls"}, inbound: []string{"inbound_calls"},
 		answered: []string{"inbound_humanAgent_answered_calls"},
 		outbound: []string{"outbound_calls"},
 		talk:     []string{"inbound_agentTalk_duration", "outbound_calls_talk_duration"},
 	}
-	// Department report: agent legs ("partits") of the department's agents.
-	departFields = reportFields{
+}
+
+// departFields are the department report indicators: agent legs ("partits") of the
+// department's agents.
+func departFields() reportFields {
+	return reportFields{
 		offered: []string{"inbound_agent_partits"}, answered: []string{"inbound_agent_answer_partits"},
 		talk: []string{"inbound_agentTalk_duration"},
 	}
-)
+}
 
 func (f reportFields) customerFields() string {
 	seen := map[string]bool{}
@@ -552,7 +603,7 @@ func (m mapper) mapReport(rows []json.RawMessage, f reportFields, q upstreams.Ti
 		if err := json.Unmarshal(row["result_date"], &date); err != nil {
 			return nil, fieldErr("metric["+strconv.Itoa(i)+"].result_date", "missing or not a string")
 		}
-		t, ok := parseLocal(date, m.loc)
+		t, ok := m.parseLocal(date)
 		if !ok {
 			return nil, fieldErr("metric["+strconv.Itoa(i)+"].result_date", "no date in %q", date)
 		}
@@ -578,10 +629,12 @@ func (m mapper) mapReport(rows []json.RawMessage, f reportFields, q upstreams.Ti
 }
 
 // agentReportFields are the agent report indicators folded into AgentCounters.
-var agentReportFields = []string{
-	"inbound_agent_partits", "inbound_agent_answer_partits", "inbound_agent_unAnswer_partits",
-	"inbound_agentTalk_duration", "outbound_calls_talk_duration", "agent_helding_sum_duration",
-	"agent_acwing_sum_duration", "agent_readying_sum_duration", "agent_busy_sum_duration",
+func agentReportFields() []string {
+	return []string{
+		"inbound_agent_partits", "inbound_agent_answer_partits", "inbound_agent_unAnswer_partits",
+		"inbound_agentTalk_duration", "outbound_calls_talk_duration", "agent_helding_sum_duration",
+		"agent_acwing_sum_duration", "agent_readying_sum_duration", "agent_busy_sum_duration",
+	}
 }
 
 // mapAgentReport maps agent report rows (agent dimension, one day) to counters by agent id.

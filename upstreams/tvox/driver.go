@@ -6,7 +6,6 @@ package tvox
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -427,15 +426,4 @@ func (d *Driver) loadSnapshot(ctx context.Context, op string, p plan, st *store)
 		return err
 	}
 	return st.load(d.spec, op, data)
-}
-
-// decodeData is a helper for tests and callers that want one root field's typed value.
-func decodeData[T any](m mapper, op, name string, data json.RawMessage) (T, error) {
-	var out map[string]json.RawMessage
-	var v T
-	if err := json.Unmarshal(data, &out); err != nil {
-		return v, m.spec.FieldError(op, "data", err)
-	}
-	err := m.decode(op, name, out[name], &v)
-	return v, err
 }

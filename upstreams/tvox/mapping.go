@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 
@@ -21,8 +22,11 @@ type mapper struct {
 func (m mapper) decode(op, field string, raw json.RawMessage, dst any) error {
 	if err := json.Unmarshal(raw, dst); err != nil {
 		var te *json.UnmarshalTypeError
-		if errors.As(err, &te) && te.Field != "" {
-			field += "." + te.Field
+		if errors.As(err, &te) {
+			if te.Field != "" {
+				field += "." + te.Field
+			}
+			err = fmt.Errorf("value %s is not %s", te.Value, typeName(te.Type))
 		}
 		return m.spec.FieldError(op, field, err)
 	}
@@ -40,6 +44,24 @@ func queueVendorID(kind, code, channel string) string {
 		id += "/" + channel
 	}
 	return id
+}
+
+func typeName(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.Int:
+		return "an integer"
+	case reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Bool:
+		return "a boolean"
+	}
+	return "a " + t.String()
 }
 
 func mapChannel(c string) model.Channel {

@@ -38,7 +38,7 @@ type Int struct{ V *int }
 // UnmarshalJSON accepts null, numbers and numeric strings.
 func (n *Int) UnmarshalJSON(b []byte) error {
 	n.V = nil
-	f, ok, err := number(b)
+	f, ok, err := number(b, reflect.TypeFor[int]())
 	if err != nil || !ok {
 		return err
 	}
@@ -57,7 +57,7 @@ type Float struct{ V *float64 }
 // UnmarshalJSON accepts null, numbers and numeric strings.
 func (n *Float) UnmarshalJSON(b []byte) error {
 	n.V = nil
-	f, ok, err := number(b)
+	f, ok, err := number(b, reflect.TypeFor[float64]())
 	if err != nil || !ok {
 		return err
 	}
@@ -67,27 +67,27 @@ func (n *Float) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-func number(b []byte) (float64, bool, error) {
+func number(b []byte, t reflect.Type) (float64, bool, error) {
 	if isNull(b) {
 		return 0, false, nil
 	}
 	if b[0] == '"' {
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return 0, false, typeError(b, reflect.TypeFor[float64]())
+			return 0, false, typeError(b, t)
 		}
 		if s == emptyMarker {
 			return 0, false, nil
 		}
 		f, err := strconv.ParseFloat(s, 64)
 		if err != nil {
-			return 0, false, typeError(b, reflect.TypeFor[float64]())
+			return 0, false, typeError(b, t)
 		}
 		return f, true, nil
 	}
 	var f float64
 	if err := json.Unmarshal(b, &f); err != nil {
-		return 0, false, typeError(b, reflect.TypeFor[float64]())
+		return 0, false, typeError(b, t)
 	}
 	return f, true, nil
 }

@@ -313,7 +313,7 @@ func (s *Server) metrics(loc *time.Location) (summary map[string]any, list []map
 		"establishedAgentsCount": states[simcc.StateOnCall], "heldAgentsCount": states[simcc.StateOnHold],
 		"acwAgentsCount": states[simcc.StateWrapUp], "busyingAgentsCount": states[simcc.StateNotReady],
 		"logoutAgentsCount": states[simcc.StateOffline],
-		"loginAgentsCount": len(list) - states[simcc.StateOffline],
+		"loginAgentsCount":  len(list) - states[simcc.StateOffline],
 	}
 	return summary, list
 }

@@ -5,7 +5,6 @@
 package sim
 
 import (
-	"context"
 	"crypto/hmac"
 	"crypto/md5"
 	"crypto/rand"
@@ -353,17 +352,4 @@ func (s *Server) handleCheckPlan(w http.ResponseWriter, r *http.Request) {
 func (s *Server) handleRecording(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "audio/mpeg")
 	_, _ = w.Write([]byte("ID3\x03\x00\x00\x00\x00\x00\x00sobot-sim recording " + r.PathValue("id")))
-}
-
-// ctxDone is closed when the request or the server ends.
-func (s *Server) ctxDone(ctx context.Context) <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		defer close(ch)
-		select {
-		case <-ctx.Done():
-		case <-s.done:
-		}
-	}()
-	return ch
 }

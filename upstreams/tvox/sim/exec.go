@@ -182,6 +182,10 @@ func blank(o *obj) *obj {
 	return out
 }
 
+func (o *obj) clone() *obj {
+	return &obj{typename: o.typename, fields: append([]kv(nil), o.fields...)}
+}
+
 // setField sets every field of o with schema name name (whatever its alias).
 func (o *obj) setField(name string, v any) {
 	for i := range o.fields {

@@ -322,8 +322,8 @@ func (v *view) agentStat(i int) doc {
 		"numberCallOutPrivate": 0, "numberCallServiceOverSpeedAnswer": overSpeed,
 		"status": nilIfEmpty(status), "timeInActivityCode": codes, "timeInActivityCodeStateBusy": []any{},
 		"timeInActivityCodeStateNotReady": codes, "timeInState": since,
-		"timeInStateBooked": secs[simcc.StateRinging],
-		"timeInStateBusy":   secs[simcc.StateOnCall] + secs[simcc.StateOnHold],
+		"timeInStateBooked":       secs[simcc.StateRinging],
+		"timeInStateBusy":         secs[simcc.StateOnCall] + secs[simcc.StateOnHold],
 		"timeInStateBusyDnCallIn": busy["BUSY_dn_call_in"], "timeInStateBusyDnCallOut": busy["BUSY_dn_call_out"],
 		"timeInStateBusyDnCallOutPrivate": 0, "timeInStateBusyOnService": busy["BUSY_service"],
 		"timeInStateNotReady": secs[simcc.StateNotReady], "timeInStateReady": secs[simcc.StateAvailable],
@@ -434,7 +434,9 @@ func (v *view) queueUserStats(id string) doc {
 		p := i + 1
 		logged = append(logged, p)
 		by[filterStatus(s)] = append(by[filterStatus(s)], p)
-		by[s] = append(by[s], p)
+		if s != filterStatus(s) {
+			by[s] = append(by[s], p)
+		}
 		if s == "NOT_READY" && st.Reason != "" {
 			nrCode = append(nrCode, p)
 			codes[st.Reason] = append(codes[st.Reason], p)
