@@ -71,7 +71,7 @@ type PEMFile struct {
 
 // Live tunes the live hub.
 type Live struct {
-	Linger Duration `yaml:"linger"` // keep an upstream stream after its last subscriber [5s]
+	Linger Duration `yaml:"linger"` // keep an upstream stream after its last subscriber [30s]
 	Buffer int      `yaml:"buffer"` // per-subscriber events [256]
 }
 
@@ -189,6 +189,8 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Auth.ScopesClaim, "scope")
 	setDefault(&c.Auth.SourcesClaim, "sources")
 	setDefault(&c.Live.Buffer, 256)
+	// A stream a query opened stays warm for the next query or wallboard refresh.
+	setDefault(&c.Live.Linger, Duration{30 * time.Second})
 	setDefault(&c.Log.Format, "text")
 	setDefault(&c.Log.Level, "info")
 }

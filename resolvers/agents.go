@@ -12,7 +12,7 @@ import (
 )
 
 // liveWait bounds how long a query waits for a just-opened stream's first state.
-const liveWait = 3 * time.Second
+const liveWait = 10 * time.Second
 
 // collectAgents reads agents from every source that knows them: the hub's live state when
 // a stream is up, else the driver's list, else a stream opened for its snapshot.

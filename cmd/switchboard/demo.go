@@ -46,6 +46,7 @@ type demo struct {
 	cfg     *config.Config
 	secrets map[string]string
 	sims    []*http.Server
+	simSrvs []simServer
 	hooks   []func(ctx context.Context, gatewayURL string)
 	centers []*simcc.Center
 	// bySource finds a source's simulated center and simulator: key "tenant/source".
@@ -56,7 +57,7 @@ type demo struct {
 // demoSource is one running simulated source.
 type demoSource struct {
 	center  *simcc.Center
-	handler http.Handler
+	handler simServer
 }
 
 // demoOptions tune the demo; tests use them to drive the centers' clocks.
@@ -148,6 +149,7 @@ func (d *demo) startSource(ctx context.Context, tenant string, v demoVendor, o d
 		}
 	}()
 	handler, simSrc, hook := v.sim(center)
+	d.simSrvs = append(d.simSrvs, handler)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return config.Source{}, fmt.Errorf("starting %s simulator: %w", v.name, err)
@@ -186,6 +188,9 @@ func (d *demo) started(ctx context.Context, gatewayURL string) {
 func (d *demo) stop() {
 	for _, s := range d.sims {
 		_ = s.Close()
+	}
+	for _, s := range d.simSrvs {
+		s.Close()
 	}
 	for _, c := range d.centers {
 		c.Close()

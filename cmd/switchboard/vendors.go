@@ -8,35 +8,50 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams/portsip"
 	portsipsim "github.com/switchboard-cc/switchboard/upstreams/portsip/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
+	"github.com/switchboard-cc/switchboard/upstreams/sobot"
+	sobotsim "github.com/switchboard-cc/switchboard/upstreams/sobot/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/telavox"
 	telavoxsim "github.com/switchboard-cc/switchboard/upstreams/telavox/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/tvox"
 	tvoxsim "github.com/switchboard-cc/switchboard/upstreams/tvox/sim"
 )
 
-// demoVendor is one supported vendor: its driver and, for the demo, its simulator. hook, if
-// set, runs once the gateway serves (Sobot's webhook pusher).
+// simServer is a running vendor simulator.
+type simServer interface {
+	http.Handler
+	Close()
+}
+
+// startHook runs once the gateway serves, for simulators that push to it (Sobot webhooks).
+type startHook func(ctx context.Context, gatewayURL, tenant, source string)
+
+// demoVendor is one supported vendor: its driver and, for the demo, its simulator.
 type demoVendor struct {
 	name  string
 	title string
 	new   upstreams.Constructor
-	sim   func(*simcc.Center) (http.Handler, upstreams.SimSource, func(ctx context.Context, gatewayURL, tenant, source string))
+	sim   func(*simcc.Center) (simServer, upstreams.SimSource, startHook)
+}
+
+// plain adapts a simulator constructor that needs no start hook.
+func plain[S simServer](newDemo func(*simcc.Center) (S, upstreams.SimSource)) func(*simcc.Center) (simServer, upstreams.SimSource, startHook) {
+	return func(c *simcc.Center) (simServer, upstreams.SimSource, startHook) {
+		s, src := newDemo(c)
+		return s, src, nil
+	}
 }
 
 // demoVendors lists every vendor the code supports, in demo order.
 func demoVendors() []demoVendor {
 	return []demoVendor{
-		{name: "telavox", title: "Telavox", new: telavox.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
-			s, src := telavoxsim.NewDemo(c)
-			return s, src, nil
-		}},
-		{name: "tvox", title: "TVox", new: tvox.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
-			s, src := tvoxsim.NewDemo(c)
-			return s, src, nil
-		}},
-		{name: "portsip", title: "PortSIP", new: portsip.New, sim: func(c *simcc.Center) (http.Handler, upstreams.SimSource, func(context.Context, string, string, string)) {
-			s, src := portsipsim.NewDemo(c)
-			return s, src, nil
+		{name: telavox.Vendor, title: "Telavox", new: telavox.New, sim: plain(telavoxsim.NewDemo)},
+		{name: tvox.Vendor, title: "TVox", new: tvox.New, sim: plain(tvoxsim.NewDemo)},
+		{name: portsip.Vendor, title: "PortSIP", new: portsip.New, sim: plain(portsipsim.NewDemo)},
+		{name: sobot.Vendor, title: "Sobot", new: sobot.New, sim: func(c *simcc.Center) (simServer, upstreams.SimSource, startHook) {
+			s, src := sobotsim.NewDemo(c)
+			return s, src, func(ctx context.Context, gatewayURL, tenant, source string) {
+				s.StartPusher(ctx, gatewayURL+"/webhooks/sobot/"+tenant+"/"+source, sobotsim.DemoCompanyID, sobotsim.DemoAppKey)
+			}
 		}},
 	}
 }

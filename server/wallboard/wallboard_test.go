@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"os"
 	"slices"
 	"strings"
@@ -192,18 +194,33 @@ func TestWallboardInChromium(t *testing.T) {
 }
 
 // TestWallboardAgainstGateway runs the same browser check against a running gateway, for
-// example the demo with the wallboard mounted:
+// example the demo. With the wallboard mounted by the gateway:
 //
 //	go run ./cmd/switchboard --tokens-file /tmp/tokens.json &
 //	SWITCHBOARD_WALLBOARD_URL=http://127.0.0.1:8080/wallboard \
 //	SWITCHBOARD_WALLBOARD_TOKEN=$(jq -r .acme.full /tmp/tokens.json) \
 //	SWITCHBOARD_SCREENSHOT=$PWD/wallboard.png go test -run TestWallboardAgainstGateway -v ./server/wallboard/
+//
+// With SWITCHBOARD_GATEWAY_URL=http://127.0.0.1:8080 instead of SWITCHBOARD_WALLBOARD_URL the
+// test serves the page itself and proxies /graphql to that gateway (same origin for the page).
 func TestWallboardAgainstGateway(t *testing.T) {
-	url, token := os.Getenv("SWITCHBOARD_WALLBOARD_URL"), os.Getenv("SWITCHBOARD_WALLBOARD_TOKEN")
-	if url == "" || token == "" {
-		t.Skip("set SWITCHBOARD_WALLBOARD_URL and SWITCHBOARD_WALLBOARD_TOKEN to check a running gateway")
+	url, gateway, token := os.Getenv("SWITCHBOARD_WALLBOARD_URL"), os.Getenv("SWITCHBOARD_GATEWAY_URL"), os.Getenv("SWITCHBOARD_WALLBOARD_TOKEN")
+	if url == "" && gateway == "" || token == "" {
+		t.Skip("set SWITCHBOARD_WALLBOARD_TOKEN and SWITCHBOARD_WALLBOARD_URL or SWITCHBOARD_GATEWAY_URL to check a running gateway")
 	}
 	b := wallboardtest.RequireBrowser(t)
+	if url == "" {
+		target, err := neturl.Parse(gateway)
+		if err != nil {
+			t.Fatalf("SWITCHBOARD_GATEWAY_URL: %v", err)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /wallboard", wallboard.Handler(wallboard.Options{}))
+		mux.Handle("/graphql", httputil.NewSingleHostReverseProxy(target))
+		srv := httptest.NewServer(mux)
+		t.Cleanup(srv.Close)
+		url = srv.URL + "/wallboard"
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	shot := wallboardtest.ScreenshotPath(t, "wallboard.png")
@@ -212,6 +229,11 @@ func TestWallboardAgainstGateway(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%d queues, %d agents, vendors %v; screenshot %s", res.Queues, res.Agents, res.Vendors, shot)
+	for k, v := range res.After {
+		if res.Before[k] != v {
+			t.Logf("%s: %q -> %q", k, res.Before[k], v)
+		}
+	}
 }
 
 // fakeGateway stands in for the gateway's /graphql (the page is under test, not the
