@@ -20,6 +20,7 @@ type Config struct {
 	Limits  Limits   `yaml:"limits"`
 	Auth    Auth     `yaml:"auth"`
 	Live    Live     `yaml:"live"`
+	Cache   Cache    `yaml:"cache"`
 	Log     Log      `yaml:"log"`
 	Tenants []Tenant `yaml:"tenants"`
 }
@@ -73,6 +74,11 @@ type PEMFile struct {
 type Live struct {
 	Linger Duration `yaml:"linger"` // keep an upstream stream after its last subscriber [30s]
 	Buffer int      `yaml:"buffer"` // per-subscriber events [256]
+}
+
+// Cache tunes the short per-tenant cache of slow-moving figures (queue stats, agent lists).
+type Cache struct {
+	TTL Duration `yaml:"ttl"` // how long an answer is reused [2s]
 }
 
 // Log configures logging.
@@ -189,6 +195,7 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Auth.ScopesClaim, "scope")
 	setDefault(&c.Auth.SourcesClaim, "sources")
 	setDefault(&c.Live.Buffer, 256)
+	setDefault(&c.Cache.TTL, Duration{2 * time.Second})
 	// A stream a query opened stays warm for the next query or wallboard refresh.
 	setDefault(&c.Live.Linger, Duration{30 * time.Second})
 	setDefault(&c.Log.Format, "text")

@@ -27,6 +27,41 @@
 //     replaces the queued one for the same key (latest wins; a not yet delivered snapshot
 //     entry is patched in place); an event for a key not queued ends the subscription with
 //     ErrSlowConsumer. A stalled subscriber never delays the others.
+//   - Config.MaxTenantSubscribers caps one tenant's subscriptions on a hub
+//     (ErrTooManySubscribers).
+//
+// Replicas (Config.Bus). The bus sits between a stream's owner (the replica holding the
+// upstream connection) and every replica's subscribers. Without a Bus the hub owns every
+// stream itself. With a NATSBus, each replica that has subscribers for a key runs the same
+// stream loop:
+//
+//   - Ownership is a lease in a JetStream key-value bucket (key tenant.source.topic.i<hash of
+//     the identity>, value replica id and a nonce; the bucket's TTL is the lease TTL). Create
+//     is atomic, so of two replicas racing for a key exactly one wins. The owner renews every
+//     TTL/3 and closes the upstream once the lease may have expired unrenewed (two renewals
+//     missed), before any other replica can have taken it; a closing owner deletes the lease
+//     so another replica takes over at once, a dead one is replaced when the TTL expires.
+//     The others retry every TTL/3 (jittered).
+//   - The owner publishes each change and its health on the core NATS subject
+//     <prefix>.<tenant>.<source>.<topic>.i<hash>.events (tenant and source appear as
+//     themselves when they are plain tokens, so per-tenant permissions are possible) and
+//     answers snapshot requests on ...snapshot. Values cross as bytes of Config.Codec
+//     (ModelCodec by default); Event.Seq travels with them, so all replicas number events
+//     alike and a resume cursor from one replica works on another.
+//   - The other replicas mirror the state: a mirror applies a change only when its Prev
+//     equals the mirror's seq; otherwise (a lost message, a NATS outage, a new owner that
+//     saw less) it fetches a snapshot, keeps what arrives meanwhile, and gives its
+//     subscribers a RESYNC when the state differs. Subscriptions to a mirror that never had
+//     state start at its first sync. State, snapshots and resume work on every replica;
+//     a mirror's replay window starts at its last sync.
+//   - Every lease acquisition has a larger epoch; mirrors drop messages of former owners.
+//     A replica that takes over continues from its mirror's seq plus 1<<32, so cursors of
+//     events it never saw get the diff against the upstream's state, not other events
+//     under the same numbers.
+//   - When NATS is unreachable the streams report DEGRADED ("bus unavailable: ...") and, once
+//     the lease may have lapsed, nobody holds the upstream: a NATS outage stops live data
+//     rather than letting two replicas connect. After reconnecting, one replica takes the
+//     lease and the others resync.
 //
 // Values are shared by every subscriber and by State: drivers must not mutate a value after
 // handing it to the Sink, and readers must treat values as read-only.

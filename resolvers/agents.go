@@ -22,7 +22,7 @@ func (r *Resolver) collectAgents(ctx context.Context, srcs []*Source) ([]*model.
 		if !ok {
 			return nil, false, nil
 		}
-		a, err := l.ListAgents(ctx)
+		a, err := cached(ctx, r.Cache, cacheKey(s, "agents", ""), l.ListAgents)
 		return a, true, err
 	})
 }

@@ -31,7 +31,14 @@ func (r *Resolver) collectQueues(ctx context.Context, srcs []*Source, rng *model
 		if !ok {
 			return nil, false, nil
 		}
-		q, err := l.ListQueues(ctx, tr)
+		// An open range ending now is cached by its start only: "today until now".
+		args := tr.From.Format(time.RFC3339Nano)
+		if rng != nil {
+			args += "/" + tr.To.Format(time.RFC3339Nano)
+		}
+		q, err := cached(ctx, r.Cache, cacheKey(s, "queues", args), func(ctx context.Context) ([]*model.Queue, error) {
+			return l.ListQueues(ctx, tr)
+		})
 		return q, true, err
 	})
 }

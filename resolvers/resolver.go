@@ -19,6 +19,8 @@ type Resolver struct {
 	MaxPageSize int
 	// Now is the clock [time.Now].
 	Now func() time.Time
+	// Cache holds slow-moving figures briefly and coalesces identical reads; nil = none.
+	Cache *Cache
 }
 
 func (r *Resolver) now() time.Time {

@@ -82,7 +82,8 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 		return nil, err
 	}
 	hub := live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
-	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize}
+	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize,
+		Cache: resolvers.NewCache(cfg.Cache.TTL.Duration, nil)}
 	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,

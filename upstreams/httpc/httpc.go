@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
@@ -38,9 +40,13 @@ type Client struct {
 	http    *http.Client
 	cfg     Config
 	limiter *limiter
+	// flight coalesces identical concurrent idempotent requests: a client belongs to one
+	// (tenant, source, credentials), so the key needs only the request itself.
+	flight singleflight.Group
 	// Requests counts attempts sent (tests and metrics read it).
-	mu       sync.Mutex
-	requests int
+	mu        sync.Mutex
+	requests  int
+	coalesced int
 }
 
 // New builds a client for spec.URL. base may be nil (a default transport is used).
@@ -115,6 +121,13 @@ func joinPath(a, b string) string {
 	}
 }
 
+// Coalesced returns how many calls were answered by another caller's identical request.
+func (c *Client) Coalesced() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.coalesced
+}
+
 // Requests returns how many attempts this client has sent.
 func (c *Client) Requests() int {
 	c.mu.Lock()
@@ -146,6 +159,32 @@ type Request struct {
 // status; the Response is returned too so drivers can read vendor error bodies.
 func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	idempotent := r.Idempotent || r.Method == "" || r.Method == http.MethodGet || r.Method == http.MethodHead
+	if !idempotent {
+		return c.do(ctx, r, false)
+	}
+	// The shared call runs detached from any one caller's cancellation (it keeps the
+	// per-attempt timeout); each caller still stops waiting when its own ctx ends.
+	key := r.Method + " " + r.URL + "\x00" + string(r.Body)
+	ch := c.flight.DoChan(key, func() (any, error) {
+		resp, err := c.do(context.WithoutCancel(ctx), r, true)
+		return resp, err
+	})
+	select {
+	case <-ctx.Done():
+		return nil, c.spec.Errorf(r.Op, upstreams.ErrUnavailable, ctx.Err(), "cancelled")
+	case res := <-ch:
+		if res.Shared {
+			c.mu.Lock()
+			c.coalesced++
+			c.mu.Unlock()
+		}
+		resp, _ := res.Val.(*Response)
+		return resp, res.Err
+	}
+}
+
+// do sends r with the retry budget.
+func (c *Client) do(ctx context.Context, r Request, idempotent bool) (*Response, error) {
 	attempts := 1
 	if idempotent {
 		attempts += c.cfg.Retries
