@@ -21,6 +21,7 @@ type Config struct {
 	Auth    Auth     `yaml:"auth"`
 	Live    Live     `yaml:"live"`
 	Cache   Cache    `yaml:"cache"`
+	Metrics Metrics  `yaml:"metrics"`
 	Log     Log      `yaml:"log"`
 	Tenants []Tenant `yaml:"tenants"`
 }
@@ -79,6 +80,12 @@ type Live struct {
 // Cache tunes the short per-tenant cache of slow-moving figures (queue stats, agent lists).
 type Cache struct {
 	TTL Duration `yaml:"ttl"` // how long an answer is reused [2s]
+}
+
+// Metrics configures /metrics.
+type Metrics struct {
+	Disabled    bool `yaml:"disabled"`    // turn /metrics off [false]
+	TenantLabel bool `yaml:"tenantLabel"` // add a tenant label to upstream metrics; only with few tenants [false]
 }
 
 // Log configures logging.

@@ -91,7 +91,11 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 			defer wg.Done()
 			defer sub.Close()
 			forward(ctx, r, srcs[i], sub, out, func(src *Source, ev liveEvent) (*T, bool) {
-				return conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
+				v, ok := conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
+				if ok && r.Observer != nil {
+					r.Observer.Delivered(string(topic))
+				}
+				return v, ok
 			})
 		}()
 	}
@@ -110,6 +114,9 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 		case ev, ok := <-sub.Events():
 			if !ok {
 				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
+					if errors.Is(err, live.ErrSlowConsumer) && r.Observer != nil {
+						r.Observer.Dropped("slow_consumer")
+					}
 					r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
 				}
 				return

@@ -21,6 +21,14 @@ type Resolver struct {
 	Now func() time.Time
 	// Cache holds slow-moving figures briefly and coalesces identical reads; nil = none.
 	Cache *Cache
+	// Observer is told about live deliveries and drops (metrics); nil = none.
+	Observer Observer
+}
+
+// Observer receives live-delivery events for metrics.
+type Observer interface {
+	Delivered(topic string)
+	Dropped(reason string)
 }
 
 func (r *Resolver) now() time.Time {

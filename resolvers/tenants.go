@@ -88,8 +88,11 @@ func (t *Tenants) Close() error {
 	return errors.Join(errs...)
 }
 
+// DepsFunc gives each source its dependencies (an HTTP client instrumented for it).
+type DepsFunc func(spec upstreams.SourceSpec) upstreams.Deps
+
 // BuildTenants builds a driver for every configured source.
-func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Registry, deps upstreams.Deps, lookup config.Lookup) (*Tenants, error) {
+func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Registry, deps DepsFunc, lookup config.Lookup) (*Tenants, error) {
 	out := &Tenants{byID: map[string]*Tenant{}}
 	for _, tc := range cfg.Tenants {
 		t := &Tenant{ID: tc.ID}
@@ -101,7 +104,7 @@ func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Regist
 			if spec.Name == "" {
 				spec.Name = sc.ID
 			}
-			d, err := reg.New(ctx, spec, deps)
+			d, err := reg.New(ctx, spec, deps(spec))
 			if err != nil {
 				_ = out.Close()
 				return nil, fmt.Errorf("tenant %q: %w", tc.ID, err)

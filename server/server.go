@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/switchboard-cc/switchboard/config"
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/resolvers"
+	"github.com/switchboard-cc/switchboard/server/metrics"
 	"github.com/switchboard-cc/switchboard/server/wstransport"
 )
 
@@ -42,6 +44,8 @@ type Options struct {
 	GraphiQL bool
 	// GraphiQLHeaders pre-fill GraphiQL's header editor (the demo puts a token there).
 	GraphiQLHeaders map[string]string
+	// Metrics, when set, records operations and serves /metrics.
+	Metrics *metrics.Metrics
 }
 
 // Server is the gateway's HTTP handler.
@@ -67,6 +71,9 @@ func New(o Options) (*Server, error) {
 	})
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("POST /webhooks/{vendor}/{tenant}/{source}", http.HandlerFunc(s.webhook))
+	if o.Metrics != nil {
+		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+	}
 	if o.GraphiQL {
 		h, err := graphiqlHandler(o.GraphiQLHeaders)
 		if err != nil {
@@ -121,6 +128,18 @@ func (s *Server) graphqlHandler() *handler.Server {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(resolvers.WithLoaders(ctx))
 	})
+	if m := s.opts.Metrics; m != nil {
+		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+			resp := next(ctx)
+			if resp == nil {
+				return nil
+			}
+			oc := graphql.GetOperationContext(ctx)
+			op, timed := operationName(oc), oc.Operation != nil && oc.Operation.Operation != ast.Subscription
+			m.Operation(op, len(resp.Errors) > 0, time.Since(oc.Stats.OperationStart), timed)
+			return resp
+		})
+	}
 	return srv
 }
 
@@ -272,4 +291,24 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // writeError answers with a GraphQL error body, so clients parse every failure one way.
 func writeError(w http.ResponseWriter, status int, code, msg string) {
 	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}})
+}
+
+// operationName labels an operation by its type and root fields (bounded by the schema,
+// unlike client-chosen operation names): "query calls,queues".
+func operationName(oc *graphql.OperationContext) string {
+	if oc == nil || oc.Operation == nil {
+		return "invalid"
+	}
+	var fields []string
+	for _, sel := range oc.Operation.SelectionSet {
+		if f, ok := sel.(*ast.Field); ok {
+			fields = append(fields, f.Name)
+		}
+	}
+	slices.Sort(fields)
+	fields = slices.Compact(fields)
+	if len(fields) > 4 {
+		fields = append(fields[:4], "...")
+	}
+	return string(oc.Operation.Operation) + " " + strings.Join(fields, ",")
 }

@@ -144,7 +144,7 @@ func runCheckConfig(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := errors.Join(problems...); err != nil {
 		return err
 	}
-	tenants, err := resolvers.BuildTenants(ctx, cfg, newRegistry(), upstreams.Deps{}, os.LookupEnv)
+	tenants, err := resolvers.BuildTenants(ctx, cfg, newRegistry(), func(upstreams.SourceSpec) upstreams.Deps { return upstreams.Deps{} }, os.LookupEnv)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-
-	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 )
 
 func vendorsNamed(names ...string) []demoVendor {
@@ -112,9 +110,7 @@ func head(s []string) []string { return s[:min(3, len(s))] }
 // TestCallEventsShareOneUpstreamStream subscribes 20 clients of one tenant to callEvents and
 // checks they get live events while the gateway holds one upstream stream.
 func TestCallEventsShareOneUpstreamStream(t *testing.T) {
-	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: func(tenant, vendor string) simcc.Config {
-		return simcc.Config{Seed: seedOf(tenant), PeakCallsPerHour: 3600, HistoryDays: 1}
-	}})
+	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: busyCenter})
 	tok := g.tokens["telavox"].Full
 	const n = 20
 	clients := make([]*wsClient, n)

@@ -16,6 +16,7 @@ import (
 	"github.com/switchboard-cc/switchboard/live"
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/server"
+	"github.com/switchboard-cc/switchboard/server/metrics"
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
@@ -76,18 +77,43 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 	if err != nil {
 		return nil, fmt.Errorf("building token verifier: %w", err)
 	}
-	deps := upstreams.Deps{Logger: log.With("component", "upstreams"), HTTPClient: upstreamHTTPClient()}
-	tenants, err := resolvers.BuildTenants(ctx, cfg, reg, deps, lookup)
+	var m *metrics.Metrics
+	base := upstreamTransport()
+	depsFor := func(spec upstreams.SourceSpec) upstreams.Deps {
+		rt := http.RoundTripper(base)
+		if m != nil {
+			rt = m.Transport(base, spec.Tenant, spec.Vendor, spec.ID)
+		}
+		return upstreams.Deps{
+			Logger:     log.With("component", "upstreams", "tenant", spec.Tenant, "source", spec.ID, "vendor", spec.Vendor),
+			HTTPClient: &http.Client{Transport: rt},
+		}
+	}
+	var cache *resolvers.Cache
+	var hub *live.Hub
+	var tenants *resolvers.Tenants
+	if !cfg.Metrics.Disabled {
+		m = metrics.New(cfg.Metrics.TenantLabel, metrics.Sources{
+			Streams: func() []metrics.StreamSample { return streamSamples(hub, tenants) },
+			Cache:   func() (uint64, uint64) { return cache.Stats() },
+		})
+	}
+	tenants, err = resolvers.BuildTenants(ctx, cfg, reg, depsFor, lookup)
 	if err != nil {
 		return nil, err
 	}
-	hub := live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
+	hub = live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
+	cache = resolvers.NewCache(cfg.Cache.TTL.Duration, nil)
 	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize,
-		Cache: resolvers.NewCache(cfg.Cache.TTL.Duration, nil)}
+		Cache: cache}
+	if m != nil {
+		res.Observer = m
+	}
 	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: o.graphiqlHeaders,
+		Metrics: m,
 	})
 	if err != nil {
 		hub.Close()
@@ -97,16 +123,36 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log}, nil
 }
 
-// upstreamHTTPClient is the base client every driver wraps: pooled keep-alive connections,
-// HTTP/2 where offered, bounded dial and header timeouts.
-func upstreamHTTPClient() *http.Client {
+// upstreamTransport is the base transport every driver's client wraps: pooled keep-alive
+// connections, HTTP/2 where offered, bounded header timeout. No response header timeout
+// would suit SSE, so streaming drivers rely on their own read deadlines.
+func upstreamTransport() *http.Transport {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.MaxIdleConns = 256
 	t.MaxIdleConnsPerHost = 64
 	t.IdleConnTimeout = 90 * time.Second
 	t.ResponseHeaderTimeout = 15 * time.Second
 	t.ForceAttemptHTTP2 = true
-	return &http.Client{Transport: t}
+	return t
+}
+
+// streamSamples describes the hub's streams for metrics, with each source's vendor.
+func streamSamples(hub *live.Hub, tenants *resolvers.Tenants) []metrics.StreamSample {
+	if hub == nil || tenants == nil {
+		return nil
+	}
+	var out []metrics.StreamSample
+	for _, st := range hub.Streams() {
+		vendor := "unknown"
+		if t, ok := tenants.Get(st.Key.Tenant); ok {
+			if s, ok := t.Source(st.Key.Source); ok {
+				vendor = s.Spec.Vendor
+			}
+		}
+		out = append(out, metrics.StreamSample{Tenant: st.Key.Tenant, Vendor: vendor, Source: st.Key.Source, Topic: string(st.Key.Topic),
+			Status: string(st.Status), Subscribers: st.Subscribers, Connects: st.Connects})
+	}
+	return out
 }
 
 // serve runs the HTTP server on ln until ctx ends, then shuts down in order: HTTP server

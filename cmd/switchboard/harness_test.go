@@ -14,6 +14,8 @@ import (
 
 	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+
+	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 )
 
 // testGateway is the demo environment with the gateway on an httptest server.
@@ -163,4 +165,13 @@ func (w *wsClient) read(timeout time.Duration) map[string]any {
 
 func (w *wsClient) subscribe(id, q string) {
 	w.send(map[string]any{"id": id, "type": "subscribe", "payload": map[string]any{"query": q}})
+}
+
+// busyCenter is a center at its local late morning with a high call rate, so live tests see
+// events within seconds at any hour of the day.
+func busyCenter(tenant, vendor string) simcc.Config {
+	c := demoCenter(tenant, vendor)
+	c.PeakCallsPerHour = 300
+	c.HistoryDays = 1
+	return c
 }

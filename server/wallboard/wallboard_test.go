@@ -149,6 +149,32 @@ func TestWallboardInChromium(t *testing.T) {
 		wait(t, `document.querySelector('[data-testid="status"]').textContent === 'live' && document.querySelector('[data-testid="errors"]').hidden`)
 	})
 
+	t.Run("unsupported agents are shown once, not retried", func(t *testing.T) {
+		f.mu.Lock()
+		f.noAgents = true
+		f.mu.Unlock()
+		defer func() {
+			f.mu.Lock()
+			f.noAgents = false
+			f.mu.Unlock()
+		}()
+		if err := b.Navigate(ctx, url+"?no-agents#token="+token); err != nil {
+			t.Fatal(err)
+		}
+		wait(t, `document.querySelector('[data-testid="status"]').textContent === 'live' && document.querySelector('[data-testid="no-agents"]').textContent.includes('not supported')`)
+		before := f.connections()
+		// Long enough for the first reconnect (about a second) of a page that took the
+		// completed stream for a dropped connection.
+		time.Sleep(2500 * time.Millisecond)
+		var banner string
+		if err := b.Eval(ctx, `document.querySelector('[data-testid="errors"]').hidden ? '' : document.querySelector('[data-testid="errors"]').textContent`, &banner); err != nil {
+			t.Fatal(err)
+		}
+		if n := f.connections(); n != before || banner != "" {
+			t.Errorf("connections %d -> %d, error banner %q", before, n, banner)
+		}
+	})
+
 	t.Run("kiosk link signs in from the fragment", func(t *testing.T) {
 		// A query makes it a new document rather than a fragment change of the open one.
 		if err := b.Navigate(ctx, url+"?kiosk#token="+token); err != nil {
@@ -251,8 +277,11 @@ type fakeGateway struct {
 	kick  chan struct{} // closed to drop every open socket
 	conns int
 	posts int
-	inits []string
-	subs  []string
+	// noAgents makes agents NOT_SUPPORTED, as for a tenant whose sources have none: the
+	// query fails, the subscription sends its error and then complete.
+	noAgents bool
+	inits    []string
+	subs     []string
 }
 
 func newFakeGateway(t *testing.T, token string) *fakeGateway {
@@ -358,8 +387,14 @@ func (f *fakeGateway) servePOST(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.posts++
 	f.mu.Unlock()
+	f.mu.Lock()
+	noAgents := f.noAgents
+	f.mu.Unlock()
 	var data map[string]any
 	switch {
+	case noAgents && strings.Contains(req.Query, "agents") && !strings.Contains(req.Query, "queues"):
+		_, _ = io.WriteString(w, `{"errors":[{"message":"agents are not supported by sources [src-x]","extensions":{"code":"NOT_SUPPORTED"}}],"data":null}`)
+		return
 	case strings.Contains(req.Query, "queues"):
 		var qs []any
 		for i := range 3 {
@@ -466,11 +501,18 @@ func (f *fakeGateway) serveWS(w http.ResponseWriter, r *http.Request) {
 				if strings.Contains(q, "agentUpdates") {
 					field, count = "agentUpdates", 7
 				}
-				subs[m.ID] = field
 				f.mu.Lock()
 				f.subs = append(f.subs, field)
-				n := f.n
+				n, noAgents := f.n, f.noAgents
 				f.mu.Unlock()
+				if noAgents && field == "agentUpdates" {
+					errs := []any{map[string]any{"message": "live agents are not supported by sources [src-x]", "extensions": map[string]any{"code": "NOT_SUPPORTED"}}}
+					if !send(wsMsg{ID: m.ID, Type: "next", Payload: map[string]any{"errors": errs, "data": nil}}) || !send(wsMsg{ID: m.ID, Type: "complete"}) {
+						return
+					}
+					continue
+				}
+				subs[m.ID] = field
 				for k := range count {
 					if !next(m.ID, field, "SNAPSHOT", n, k) {
 						return

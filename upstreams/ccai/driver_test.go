@@ -596,10 +596,10 @@ func stream(t *testing.T, d *ccai.Driver, topic upstreams.Topic, s *sink) (stop 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- d.Stream(ctx, topic, s) }()
-	return func() error {
+	return sync.OnceValue(func() error {
 		cancel()
 		return <-done
-	}
+	})
 }
 
 func TestLiveCallFinishingAppearsWithinOnePoll(t *testing.T) {

@@ -46,13 +46,31 @@ const ready = `(() => {
   const t = (id) => { const e = document.querySelector('[data-testid="' + id + '"]'); return e ? e.textContent : ''; };
   if (t('signin-error')) return { error: t('signin-error') };
   const q = Number(t('queue-count')), a = Number(t('agent-count'));
-  if (t('status') !== 'live' || !q || !a) return null;
+  if (t('status') !== 'live' || !q || !(a || t('no-agents').startsWith('Not available'))) return null;
   return { queues: q, agents: a, vendors: [...new Set([...document.querySelectorAll('.badge')].map((e) => e.textContent))].sort() };
 })()`
 
 // Run opens the page, signs in through the form, waits for the live connection, queues and
-// agents, then for a figure to change, and saves the screenshot.
+// agents (or the page saying the tenant's sources have none), then for a figure to change,
+// and saves the screenshot.
 func (c Check) Run(ctx context.Context, b *Browser) (Result, error) {
+	res, err := c.run(ctx, b)
+	if err != nil && c.Screenshot != "" {
+		// A picture and the page's own words say more about a failure than a timeout does.
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var state string
+		_ = b.Eval(sctx, pageState, &state)
+		_ = b.Screenshot(sctx, c.Screenshot)
+		err = fmt.Errorf("%w; page: %s; screenshot %s", err, state, c.Screenshot)
+	}
+	return res, err
+}
+
+const pageState = `['status', 'errors', 'signin-error', 'queue-count', 'agent-count', 'no-agents']
+  .map((id) => { const e = document.querySelector('[data-testid="' + id + '"]'); return id + '=' + JSON.stringify(e ? e.textContent : null); }).join(' ')`
+
+func (c Check) run(ctx context.Context, b *Browser) (Result, error) {
 	var res Result
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -115,6 +133,7 @@ func (c Check) Run(ctx context.Context, b *Browser) (Result, error) {
 		return res, err
 	}
 	if c.Screenshot != "" {
+		// Success takes the picture here; run's caller takes one only on failure.
 		time.Sleep(1300 * time.Millisecond) // let the change highlight fade so the picture is calm
 		if err := step(func(ctx context.Context) error { return b.Screenshot(ctx, c.Screenshot) }); err != nil {
 			return res, err

@@ -1,0 +1,381 @@
+// Command switchboard-load opens many real graphql-transport-ws subscribers against a
+// running Switchboard gateway on this machine and reports connect rate, events received,
+// event-to-subscriber latency, the gateway's memory per subscriber and its upstream
+// connections. It is a measuring tool, not a test: it only talks to loopback addresses and
+// is bounded in subscribers and time.
+//
+// Latency is measured from each event's `at` field (when the gateway's hub received the
+// change from the upstream driver) to when this tool has read the message; both clocks are
+// this machine's. Snapshot and RESYNC events are not counted, their `at` is the item's last
+// change.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Bounds that keep a run from turning into a denial of service of the machine.
+const (
+	maxSubscribers = 50000
+	maxDuration    = 30 * time.Minute
+)
+
+type options struct {
+	url, token, tokensFile, tenant, query, debugURL string
+	subscribers, stall, pid                         int
+	duration                                        time.Duration
+	connectRate                                     float64
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "switchboard-load:", err)
+		os.Exit(1)
+	}
+}
+
+func parse(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("switchboard-load", flag.ContinueOnError)
+	fs.StringVar(&o.url, "url", "http://127.0.0.1:8080", "gateway base URL (loopback only)")
+	fs.StringVar(&o.token, "token", "", "bearer token")
+	fs.StringVar(&o.tokensFile, "tokens-file", "", "the demo's tokens file (JSON tenant -> {full, basic}); with --tenant")
+	fs.StringVar(&o.tenant, "tenant", "telavox", "tenant whose full token to use from --tokens-file, and whose streams to count")
+	fs.IntVar(&o.subscribers, "subscribers", 100, "concurrent subscribers, one WebSocket each")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to hold the subscribers after the last connected")
+	fs.StringVar(&o.query, "query", "subscription { callEvents { seq kind at } }", "subscription document; its events need `seq`, `kind` and `at`")
+	fs.Float64Var(&o.connectRate, "connect-rate", 500, "new connections per second")
+	fs.IntVar(&o.stall, "stall", 0, "subscribers (of --subscribers) that subscribe and then never read")
+	fs.IntVar(&o.pid, "pid", 0, "gateway process id, to read its RSS from /proc")
+	fs.StringVar(&o.debugURL, "debug-url", "", "URL whose body reports the gateway's goroutines (pprof goroutine?debug=1 or JSON with \"goroutines\"); default: /readyz")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case o.subscribers < 1 || o.subscribers > maxSubscribers:
+		return o, fmt.Errorf("--subscribers: want 1..%d", maxSubscribers)
+	case o.stall < 0 || o.stall > o.subscribers:
+		return o, errors.New("--stall: want 0..subscribers")
+	case o.duration <= 0 || o.duration > maxDuration:
+		return o, fmt.Errorf("--duration: want up to %v", maxDuration)
+	case o.connectRate <= 0:
+		return o, errors.New("--connect-rate: want > 0")
+	}
+	u, err := url.Parse(o.url)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return o, fmt.Errorf("--url %q: want http://host:port", o.url)
+	}
+	if err := loopback(u.Hostname()); err != nil {
+		return o, err
+	}
+	if o.debugURL == "" {
+		o.debugURL = strings.TrimSuffix(o.url, "/") + "/readyz"
+	}
+	if o.token == "" && o.tokensFile != "" {
+		b, err := os.ReadFile(o.tokensFile)
+		if err != nil {
+			return o, fmt.Errorf("reading tokens file: %w", err)
+		}
+		var toks map[string]struct{ Full string }
+		if err := json.Unmarshal(b, &toks); err != nil {
+			return o, fmt.Errorf("decoding tokens file: %w", err)
+		}
+		o.token = toks[o.tenant].Full
+	}
+	if o.token == "" {
+		return o, errors.New("no token: give --token, or --tokens-file with a known --tenant")
+	}
+	return o, nil
+}
+
+func loopback(host string) error {
+	ips, err := net.LookupIP(host)
+	if err != nil {
+		return fmt.Errorf("resolving %q: %w", host, err)
+	}
+	for _, ip := range ips {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("--url host %q is not a loopback address; this tool only loads local gateways", host)
+		}
+	}
+	return nil
+}
+
+// counters are the run's totals, updated by every subscriber.
+type counters struct {
+	// measuring is set while every subscriber is connected; only then are events counted.
+	measuring                                        atomic.Bool
+	connected, failed, ended, events, deltas, errors atomic.Int64
+	perDelivery                                      histogram
+	perEvent                                         *lastDelivery
+}
+
+func run(ctx context.Context, args []string, out io.Writer) error {
+	o, err := parse(args)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	wsURL := "ws" + strings.TrimPrefix(strings.TrimSuffix(o.url, "/"), "http") + "/graphql"
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: -1}}
+
+	before := probe(ctx, client, o)
+	c := &counters{perEvent: newLastDelivery()}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	start := time.Now()
+	tick := time.NewTicker(time.Duration(float64(time.Second) / o.connectRate))
+	var ready sync.WaitGroup
+	for i := range o.subscribers {
+		select {
+		case <-ctx.Done():
+		case <-tick.C:
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		ready.Add(1)
+		wg.Go(func() {
+			subscriber(runCtx, client, wsURL, o, i < o.stall, c, ready.Done, log)
+		})
+	}
+	tick.Stop()
+	ready.Wait()
+	connectTime := time.Since(start)
+	held := probe(ctx, client, o)
+	fmt.Fprintf(out, "connected %d/%d subscribers (%d stalled, %d failed) in %v: %.0f/s\n",
+		c.connected.Load(), o.subscribers, o.stall, c.failed.Load(), connectTime.Round(time.Millisecond),
+		float64(c.connected.Load())/connectTime.Seconds())
+
+	measured := time.Now()
+	c.measuring.Store(true)
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.duration):
+	}
+	c.measuring.Store(false)
+	window := time.Since(measured)
+	after := probe(context.Background(), client, o)
+	cancel()
+	wg.Wait()
+
+	fmt.Fprintf(out, "held %v: %d events received (%.0f/s), %d deltas timed, %d subscriptions ended early, %d error messages\n",
+		window.Round(time.Millisecond), c.events.Load(), float64(c.events.Load())/window.Seconds(), c.deltas.Load(), c.ended.Load(), c.errors.Load())
+	fmt.Fprintf(out, "latency, every delivery:             %v\n", &c.perDelivery)
+	fmt.Fprintf(out, "latency, last subscriber per event:  %v\n", c.perEvent.histogram())
+	fmt.Fprintf(out, "gateway before: %v\n", before)
+	fmt.Fprintf(out, "gateway held:   %v\n", held)
+	fmt.Fprintf(out, "gateway end:    %v\n", after)
+	if before.rssKiB > 0 && held.rssKiB > 0 && c.connected.Load() > 0 {
+		fmt.Fprintf(out, "RSS growth per subscriber: %.1f KiB\n", float64(held.rssKiB-before.rssKiB)/float64(c.connected.Load()))
+	}
+	return nil
+}
+
+// subscriber holds one WebSocket with one subscription until ctx ends.
+func subscriber(ctx context.Context, client *http.Client, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
+	readyOnce := sync.OnceFunc(ready)
+	defer readyOnce()
+	conn, err := connect(ctx, client, wsURL, o)
+	if err != nil {
+		c.failed.Add(1)
+		if ctx.Err() == nil {
+			log.Warn("connecting", "err", err)
+		}
+		return
+	}
+	defer conn.CloseNow()
+	c.connected.Add(1)
+	readyOnce()
+	if stall {
+		<-ctx.Done()
+		return
+	}
+	var buf bytes.Buffer
+	for {
+		buf.Reset()
+		_, r, err := conn.Reader(ctx)
+		if err == nil {
+			_, err = buf.ReadFrom(r)
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				c.ended.Add(1)
+				log.Warn("subscriber ended", "err", err)
+			}
+			return
+		}
+		now := time.Now()
+		msg := buf.Bytes()
+		switch field(msg, "type") {
+		case "ping":
+			_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
+			continue
+		case "next":
+			if !c.measuring.Load() {
+				continue
+			}
+		case "error", "complete":
+			c.errors.Add(1)
+			c.ended.Add(1)
+			log.Warn("subscription ended", "message", string(msg))
+			return
+		default:
+			continue
+		}
+		c.events.Add(1)
+		if k := field(msg, "kind"); k != "UPSERT" && k != "REMOVE" {
+			continue
+		}
+		at, err := time.Parse(time.RFC3339Nano, field(msg, "at"))
+		if err != nil {
+			continue
+		}
+		d := now.Sub(at)
+		c.deltas.Add(1)
+		c.perDelivery.record(d)
+		if seq, err := strconv.ParseUint(field(msg, "seq"), 10, 64); err == nil {
+			c.perEvent.record(seq, d)
+		}
+	}
+}
+
+func connect(ctx context.Context, client *http.Client, wsURL string, o options) (*websocket.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	conn, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"graphql-transport-ws"}})
+	if err != nil {
+		return nil, fmt.Errorf("dialing: %w", err)
+	}
+	conn.SetReadLimit(1 << 22)
+	fail := func(err error) (*websocket.Conn, error) {
+		conn.CloseNow()
+		return nil, err
+	}
+	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + o.token}})
+	if err := conn.Write(dctx, websocket.MessageText, init); err != nil {
+		return fail(fmt.Errorf("sending connection_init: %w", err))
+	}
+	_, ack, err := conn.Read(dctx)
+	if err != nil {
+		return fail(fmt.Errorf("reading connection_ack: %w", err))
+	}
+	if t := field(ack, "type"); t != "connection_ack" {
+		return fail(fmt.Errorf("connection_init answered with %q", t))
+	}
+	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": o.query}})
+	if err := conn.Write(dctx, websocket.MessageText, sub); err != nil {
+		return fail(fmt.Errorf("sending subscribe: %w", err))
+	}
+	return conn, nil
+}
+
+// field returns the first string value of "name" in a JSON message, without decoding the
+// rest: ten thousand readers decoding full documents would measure this tool, not the gateway.
+func field(msg []byte, name string) string {
+	key := []byte(`"` + name + `":"`)
+	i := bytes.Index(msg, key)
+	if i < 0 {
+		return ""
+	}
+	rest := msg[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return ""
+	}
+	return string(rest[:j])
+}
+
+// gateway is what the gateway says about itself at one moment.
+type gateway struct {
+	rssKiB     int64
+	goroutines int64
+	streams    int
+	connects   int
+	subs       int
+}
+
+func (g gateway) String() string {
+	rss, gr := "n/a", "n/a"
+	if g.rssKiB > 0 {
+		rss = fmt.Sprintf("%.1f MiB", float64(g.rssKiB)/1024)
+	}
+	if g.goroutines > 0 {
+		gr = strconv.FormatInt(g.goroutines, 10)
+	}
+	return fmt.Sprintf("RSS %s, goroutines %s, %d live streams of the tenant with %d subscribers, %d upstream connects", rss, gr, g.streams, g.subs, g.connects)
+}
+
+func probe(ctx context.Context, client *http.Client, o options) gateway {
+	var g gateway
+	if o.pid > 0 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", o.pid)); err == nil {
+			for line := range strings.Lines(string(b)) {
+				if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+					g.rssKiB, _ = strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+				}
+			}
+		}
+	}
+	var ready struct {
+		Streams []struct {
+			Tenant      string `json:"tenant"`
+			Subscribers int    `json:"subscribers"`
+			Connects    int    `json:"upstreamConnects"`
+		} `json:"streams"`
+	}
+	if b := get(ctx, client, strings.TrimSuffix(o.url, "/")+"/readyz"); b != nil {
+		_ = json.Unmarshal(b, &ready)
+	}
+	for _, s := range ready.Streams {
+		if s.Tenant == o.tenant {
+			g.streams++
+			g.connects += s.Connects
+			g.subs += s.Subscribers
+		}
+	}
+	goroutineTotal := regexp.MustCompile(`goroutine profile: total (\d+)|"goroutines"\s*:\s*(\d+)`)
+	if m := goroutineTotal.FindSubmatch(get(ctx, client, o.debugURL)); m != nil {
+		g.goroutines, _ = strconv.ParseInt(string(m[1])+string(m[2]), 10, 64)
+	}
+	return g
+}
+
+func get(ctx context.Context, client *http.Client, u string) []byte {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return b
+}
