@@ -73,8 +73,25 @@ type PEMFile struct {
 
 // Live tunes the live hub.
 type Live struct {
+	// MaxTenantSubscribers caps live subscriptions per tenant on this replica [0: no cap
+	// beyond limits.subscriptionsPerTenant].
+	MaxTenantSubscribers int `yaml:"maxTenantSubscribers"`
+	// NATS, when set, shares streams between replicas: one replica holds each upstream stream.
+	NATS   *NATS    `yaml:"nats"`
 	Linger Duration `yaml:"linger"` // keep an upstream stream after its last subscriber [30s]
 	Buffer int      `yaml:"buffer"` // per-subscriber events [256]
+}
+
+// NATS configures the bus between replicas.
+type NATS struct {
+	URL          string   `yaml:"url"`          // nats://host:4222; empty with embedded = the embedded server
+	Embedded     bool     `yaml:"embedded"`     // run a NATS server with JetStream in this process (127.0.0.1 only)
+	EmbeddedPort int      `yaml:"embeddedPort"` // its port [a free one]
+	StoreDir     string   `yaml:"storeDir"`     // its JetStream directory [a temporary one]
+	LeaseTTL     Duration `yaml:"leaseTTL"`     // stream ownership lease; the same on every replica [10s]
+	ReplicaID    string   `yaml:"replicaID"`    // this replica's name in leases [hostname]
+	Bucket       string   `yaml:"bucket"`       // JetStream KV bucket of leases [switchboard_leases]
+	Prefix       string   `yaml:"prefix"`       // subject prefix [switchboard]
 }
 
 // Cache tunes the short per-tenant cache of slow-moving figures (queue stats, agent lists).
@@ -226,6 +243,9 @@ func (c *Config) Validate() error {
 		if err := c.Auth.HSSecret.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("auth.hsSecret: %w", err))
 		}
+	}
+	if n := c.Live.NATS; n != nil && n.URL == "" && !n.Embedded {
+		errs = append(errs, errors.New("live.nats: set url, or embedded: true"))
 	}
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		errs = append(errs, fmt.Errorf("log.format: %q is not text or json", c.Log.Format))

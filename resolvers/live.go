@@ -79,6 +79,9 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 			for _, x := range subs {
 				x.Close()
 			}
+			if errors.Is(err, live.ErrTooManySubscribers) {
+				return nil, errorf("LIMIT_EXCEEDED", "too many live subscriptions for the tenant")
+			}
 			return nil, fmt.Errorf("subscribing to %s of source %s: %w", topic, s.Spec.ID, err)
 		}
 		subs = append(subs, sub)

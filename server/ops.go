@@ -2,6 +2,7 @@ package server
 
 import (
 	"net/http"
+	"runtime"
 
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/upstreams"
@@ -23,6 +24,8 @@ type streamStatus struct {
 	Connects    int    `json:"upstreamConnects"`
 	Status      string `json:"status"`
 	Reason      string `json:"reason,omitempty"`
+	// Owned is whether this replica holds the upstream connection (always, without NATS).
+	Owned bool `json:"owned"`
 }
 
 // readyz reports every source's health and every live stream. The gateway is ready when it
@@ -30,10 +33,11 @@ type streamStatus struct {
 func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 	res := s.opts.Resolver
 	out := struct {
-		Status  string         `json:"status"`
-		Sources []sourceStatus `json:"sources"`
-		Streams []streamStatus `json:"streams"`
-	}{Status: "ok", Sources: []sourceStatus{}, Streams: []streamStatus{}}
+		Status     string         `json:"status"`
+		Goroutines int            `json:"goroutines"`
+		Sources    []sourceStatus `json:"sources"`
+		Streams    []streamStatus `json:"streams"`
+	}{Status: "ok", Goroutines: runtime.NumGoroutine(), Sources: []sourceStatus{}, Streams: []streamStatus{}}
 	for _, src := range res.Tenants.All() {
 		h := res.SourceHealth(src)
 		st := sourceStatus{Tenant: src.Spec.Tenant, ID: src.Spec.ID, Vendor: src.Spec.Vendor, Status: string(h.Status)}
@@ -49,7 +53,7 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 		for _, st := range res.Hub.Streams() {
 			out.Streams = append(out.Streams, streamStatus{
 				Tenant: st.Key.Tenant, Source: st.Key.Source, Topic: string(st.Key.Topic),
-				Subscribers: st.Subscribers, Connects: st.Connects, Status: string(st.Status), Reason: st.Reason,
+				Subscribers: st.Subscribers, Connects: st.Connects, Status: string(st.Status), Reason: st.Reason, Owned: st.Owned,
 			})
 		}
 	}
@@ -63,7 +67,7 @@ const maxWebhookBytes = 1 << 20
 // routes get one answer, so probing does not reveal which tenants exist.
 func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	vendor, tenant, source := r.PathValue("vendor"), r.PathValue("tenant"), r.PathValue("source")
-	notFound := func() { writeError(w, http.StatusNotFound, resolvers.CodeNotFound, "no such webhook route") }
+	notFound := func() { writeError(w, r, http.StatusNotFound, resolvers.CodeNotFound, "no such webhook route") }
 	t, ok := s.opts.Resolver.Tenants.Get(tenant)
 	if !ok {
 		notFound()

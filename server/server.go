@@ -30,6 +30,7 @@ import (
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/server/metrics"
+	"github.com/switchboard-cc/switchboard/server/wallboard"
 	"github.com/switchboard-cc/switchboard/server/wstransport"
 )
 
@@ -46,6 +47,8 @@ type Options struct {
 	GraphiQLHeaders map[string]string
 	// Metrics, when set, records operations and serves /metrics.
 	Metrics *metrics.Metrics
+	// WallboardTokens pre-fill the wallboard's sign-in per tenant (demo only).
+	WallboardTokens map[string]string
 }
 
 // Server is the gateway's HTTP handler.
@@ -65,7 +68,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger, subs: map[string]int{}}
 	s.gql = s.graphqlHandler()
-	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(s.gql)))
+	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(withHTTPSpec(s.gql))))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
@@ -74,6 +77,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
+	s.mux.Handle("/wallboard", wallboard.Handler(wallboard.Options{DemoTokens: o.WallboardTokens}))
 	if o.GraphiQL {
 		h, err := graphiqlHandler(o.GraphiQLHeaders)
 		if err != nil {
@@ -152,16 +156,16 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 			return
 		}
 		if r.ContentLength > max {
-			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
+			writeError(w, r, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
 			return
 		}
 		b, err := io.ReadAll(io.LimitReader(r.Body, max+1))
 		if err != nil {
-			writeError(w, http.StatusBadRequest, "BAD_REQUEST", "reading request body")
+			writeError(w, r, http.StatusBadRequest, "BAD_REQUEST", "reading request body")
 			return
 		}
 		if int64(len(b)) > max {
-			writeError(w, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
+			writeError(w, r, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
 			return
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
@@ -180,7 +184,7 @@ func (s *Server) withHTTPAuth(next http.Handler) http.Handler {
 		tok, ok := auth.BearerToken(r.Header.Get("Authorization"))
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
-			writeError(w, http.StatusUnauthorized, resolvers.CodeUnauthenticated, "missing bearer token")
+			writeError(w, r, http.StatusUnauthorized, resolvers.CodeUnauthenticated, "missing bearer token")
 			return
 		}
 		p, err := s.verify(r.Context(), tok)
@@ -209,16 +213,16 @@ func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, auth.ErrKeysUnavailable):
 		s.log.WarnContext(r.Context(), "token keys unavailable", "err", err)
-		writeError(w, http.StatusServiceUnavailable, "AUTH_UNAVAILABLE", "token signing keys are unavailable, retry later")
+		writeError(w, r, http.StatusServiceUnavailable, "AUTH_UNAVAILABLE", "token signing keys are unavailable, retry later")
 	case errors.Is(err, errUnknownTenant):
-		writeError(w, http.StatusForbidden, resolvers.CodeForbidden, "the token's tenant is not served here")
+		writeError(w, r, http.StatusForbidden, resolvers.CodeForbidden, "the token's tenant is not served here")
 	default:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard", error="invalid_token"`)
 		msg := "invalid token"
 		if errors.Is(err, auth.ErrUnauthenticated) {
 			msg = "invalid token: " + strings.TrimSuffix(err.Error(), ": "+auth.ErrUnauthenticated.Error())
 		}
-		writeError(w, http.StatusUnauthorized, resolvers.CodeUnauthenticated, msg)
+		writeError(w, r, http.StatusUnauthorized, resolvers.CodeUnauthenticated, msg)
 	}
 }
 
@@ -283,13 +287,17 @@ func isUpgrade(r *http.Request) bool {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
+	if w.Header().Get("Content-Type") == "" {
+		w.Header().Set("Content-Type", "application/json")
+	}
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// writeError answers with a GraphQL error body, so clients parse every failure one way.
-func writeError(w http.ResponseWriter, status int, code, msg string) {
+// writeError answers with a GraphQL error body, so clients parse every failure one way, in
+// the media type the client accepts.
+func writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	w.Header().Set("Content-Type", negotiated(r)+"; charset=utf-8")
 	writeJSON(w, status, map[string]any{"errors": []map[string]any{{"message": msg, "extensions": map[string]any{"code": code}}}})
 }
 

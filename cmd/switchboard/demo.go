@@ -227,6 +227,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	tokensFile := fs.String("tokens-file", "", "write the demo tokens as JSON here once serving")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	maxSubs := fs.Int("max-subscriptions", 0, "live subscriptions allowed per tenant (0: the default 5000); load tests raise it")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -245,8 +246,17 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log,
-		gatewayOptions{graphiqlHeaders: map[string]string{"Authorization": "Bearer " + toks["acme"].Full}})
+	if *maxSubs > 0 {
+		d.cfg.Limits.SubscriptionsPerTenant = *maxSubs
+	}
+	wb := map[string]string{}
+	for t, tk := range toks {
+		wb[t] = tk.Full
+	}
+	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, gatewayOptions{
+		graphiqlHeaders: map[string]string{"Authorization": "Bearer " + toks["acme"].Full},
+		wallboardTokens: wb,
+	})
 	if err != nil {
 		return err
 	}
@@ -271,7 +281,8 @@ func printDemo(w io.Writer, base string, cfg *config.Config, toks demoTokens) {
 	fmt.Fprintf(w, "Switchboard %s demo — every vendor simulated on loopback\n\n", version)
 	fmt.Fprintf(w, "  GraphiQL   %s/   (header editor pre-filled with acme's full token)\n", base)
 	fmt.Fprintf(w, "  GraphQL    %s/graphql   (POST, GET, SSE; WebSocket graphql-transport-ws and graphql-ws)\n", base)
-	fmt.Fprintf(w, "  Health     %s/healthz   %s/readyz\n\n", base, base)
+	fmt.Fprintf(w, "  Wallboard  %s/wallboard   (pick a tenant: one screen, every vendor)\n", base)
+	fmt.Fprintf(w, "  Health     %s/healthz   %s/readyz   %s/metrics\n\n", base, base, base)
 	fmt.Fprintln(w, "Tenants and tokens (send as  Authorization: Bearer <token>):")
 	for _, t := range cfg.Tenants {
 		var srcs []string

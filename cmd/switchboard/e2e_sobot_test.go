@@ -98,7 +98,8 @@ func TestSobotCallsPageToTheEndMatchGroundTruth(t *testing.T) {
 	}
 }
 
-// inflight wraps a simulator and records the most requests to one path suffix at once.
+// inflight wraps a simulator and records the most requests to one path suffix at once;
+// it holds each such request a little, so that unbounded parallelism would show.
 type inflight struct {
 	simServer
 	suffix string
@@ -118,6 +119,7 @@ func (f *inflight) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			f.cur--
 			f.mu.Unlock()
 		}()
+		time.Sleep(20 * time.Millisecond)
 	}
 	f.simServer.ServeHTTP(w, r)
 }

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/config"
 	"github.com/switchboard-cc/switchboard/live"
@@ -28,10 +30,12 @@ type gateway struct {
 	server   *server.Server
 	verifier *auth.Verifier
 	log      *slog.Logger
+	closeBus func()
 }
 
 type gatewayOptions struct {
 	graphiqlHeaders map[string]string
+	wallboardTokens map[string]string
 }
 
 func newLogger(c config.Log, w *os.File) *slog.Logger {
@@ -102,7 +106,13 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 	if err != nil {
 		return nil, err
 	}
-	hub = live.New(live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer}, log.With("component", "live"))
+	hubCfg := live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer, MaxTenantSubscribers: cfg.Live.MaxTenantSubscribers}
+	closeBus, err := connectBus(cfg.Live.NATS, &hubCfg, log)
+	if err != nil {
+		_ = tenants.Close()
+		return nil, err
+	}
+	hub = live.New(hubCfg, log.With("component", "live"))
 	cache = resolvers.NewCache(cfg.Cache.TTL.Duration, nil)
 	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize,
 		Cache: cache}
@@ -113,14 +123,58 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: o.graphiqlHeaders,
-		Metrics: m,
+		Metrics: m, WallboardTokens: o.wallboardTokens,
 	})
 	if err != nil {
 		hub.Close()
+		closeBus()
 		_ = tenants.Close()
 		return nil, err
 	}
-	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log}, nil
+	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log, closeBus: closeBus}, nil
+}
+
+// connectBus sets hubCfg.Bus to NATS when configured (starting the embedded server if asked)
+// and returns how to close it; without NATS the hub uses its in-process bus.
+func connectBus(n *config.NATS, hubCfg *live.Config, log *slog.Logger) (func(), error) {
+	if n == nil {
+		return func() {}, nil
+	}
+	url := n.URL
+	var embedded *live.EmbeddedServer
+	if n.Embedded {
+		var err error
+		if embedded, err = live.EmbeddedNATS(live.EmbeddedConfig{Port: n.EmbeddedPort, StoreDir: n.StoreDir}); err != nil {
+			return nil, fmt.Errorf("starting embedded NATS: %w", err)
+		}
+		if url == "" {
+			url = embedded.URL()
+		}
+		log.Info("embedded NATS serving", "url", embedded.URL())
+	}
+	stop := func() {
+		if embedded != nil {
+			embedded.Shutdown()
+		}
+	}
+	nc, err := nats.Connect(url, nats.Name("switchboard "+n.ReplicaID), nats.MaxReconnects(-1),
+		nats.ReconnectWait(time.Second), nats.RetryOnFailedConnect(true))
+	if err != nil {
+		stop()
+		return nil, fmt.Errorf("connecting to NATS: %w", err)
+	}
+	bus, err := live.NewNATSBus(nc, live.NATSConfig{ReplicaID: n.ReplicaID, LeaseTTL: n.LeaseTTL.Duration, Bucket: n.Bucket, Prefix: n.Prefix},
+		log.With("component", "live-bus"))
+	if err != nil {
+		nc.Close()
+		stop()
+		return nil, fmt.Errorf("joining the NATS bus: %w", err)
+	}
+	hubCfg.Bus = bus
+	return func() {
+		nc.Close()
+		stop()
+	}, nil
 }
 
 // upstreamTransport is the base transport every driver's client wraps: pooled keep-alive
@@ -170,6 +224,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout.Or(10*time.Second))
 	defer cancel()
 	g.hub.Close() // ends subscriptions so hijacked WebSockets let Shutdown finish
+	g.closeBus()
 	var errs []error
 	if err := hs.Shutdown(sctx); err != nil {
 		errs = append(errs, fmt.Errorf("shutting down HTTP server: %w", err))

@@ -5,6 +5,8 @@ import (
 	"net/http"
 
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/ccai"
+	ccaisim "github.com/switchboard-cc/switchboard/upstreams/ccai/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/portsip"
 	portsipsim "github.com/switchboard-cc/switchboard/upstreams/portsip/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
@@ -46,6 +48,7 @@ func demoVendors() []demoVendor {
 	return []demoVendor{
 		{name: telavox.Vendor, title: "Telavox", new: telavox.New, sim: plain(telavoxsim.NewDemo)},
 		{name: tvox.Vendor, title: "TVox", new: tvox.New, sim: plain(tvoxsim.NewDemo)},
+		{name: ccai.Vendor, title: "CCAI Platform", new: ccai.New, sim: plain(ccaisim.NewDemo)},
 		{name: portsip.Vendor, title: "PortSIP", new: portsip.New, sim: plain(portsipsim.NewDemo)},
 		{name: sobot.Vendor, title: "Sobot", new: sobot.New, sim: func(c *simcc.Center) (simServer, upstreams.SimSource, startHook) {
 			s, src := sobotsim.NewDemo(c)
