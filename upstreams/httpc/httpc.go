@@ -31,6 +31,10 @@ type Config struct {
 	MaxRetryWait time.Duration // longest Retry-After honoured [10s]
 	RatePerSec   float64       // client-side request rate limit; 0 = unlimited
 	Burst        int           // bucket size [1]
+	// BreakerThreshold consecutive failed attempts (transport errors, 5xx) open the circuit
+	// [5]; while open, requests fail at once for BreakerCooldown [10s], then one probe may pass.
+	BreakerThreshold int
+	BreakerCooldown  time.Duration
 }
 
 // Client sends requests to one source.
@@ -47,6 +51,7 @@ type Client struct {
 	mu        sync.Mutex
 	requests  int
 	coalesced int
+	breaker   breaker
 }
 
 // New builds a client for spec.URL. base may be nil (a default transport is used).
@@ -72,6 +77,12 @@ func New(spec upstreams.SourceSpec, base *http.Client, cfg Config) (*Client, err
 	}
 	if cfg.MaxRetryWait == 0 {
 		cfg.MaxRetryWait = 10 * time.Second
+	}
+	if cfg.BreakerThreshold == 0 {
+		cfg.BreakerThreshold = 5
+	}
+	if cfg.BreakerCooldown == 0 {
+		cfg.BreakerCooldown = 10 * time.Second
 	}
 	var rt http.RoundTripper = http.DefaultTransport
 	if base != nil && base.Transport != nil {
@@ -219,7 +230,15 @@ func (c *Client) do(ctx context.Context, r Request, idempotent bool) (*Response,
 	return resp, lastErr
 }
 
-func (c *Client) once(ctx context.Context, r Request) (*Response, error) {
+func (c *Client) once(ctx context.Context, r Request) (resp *Response, err error) {
+	if !c.allow() {
+		return nil, c.spec.Errorf(r.Op, upstreams.ErrUnavailable, nil, "circuit open after repeated failures; retrying later")
+	}
+	parent := ctx
+	defer func() {
+		// A caller giving up says nothing about the source's health.
+		c.record(err == nil && resp.Status < 500, parent.Err() != nil)
+	}()
 	if c.limiter != nil {
 		if err := c.limiter.wait(ctx); err != nil {
 			return nil, c.spec.Errorf(r.Op, upstreams.ErrUnavailable, err, "cancelled while rate limited")
@@ -371,4 +390,65 @@ func Backoff(base, max time.Duration, attempt int) time.Duration {
 		d = max
 	}
 	return time.Duration(rand.Int64N(int64(d)/2+1)) + d/2
+}
+
+// Breaker states.
+const (
+	BreakerClosed   = 0
+	BreakerHalfOpen = 1
+	BreakerOpen     = 2
+)
+
+// breaker is a consecutive-failure circuit breaker; guarded by Client.mu.
+type breaker struct {
+	failures  int
+	openUntil time.Time
+	probing   bool
+}
+
+func (c *Client) allow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.breaker
+	if b.failures < c.cfg.BreakerThreshold {
+		return true
+	}
+	if time.Now().Before(b.openUntil) || b.probing {
+		return false
+	}
+	b.probing = true // half-open: this one request decides
+	return true
+}
+
+func (c *Client) record(ok, cancelled bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.breaker
+	b.probing = false
+	if cancelled {
+		return
+	}
+	if ok {
+		b.failures = 0
+		return
+	}
+	b.failures++
+	if b.failures >= c.cfg.BreakerThreshold {
+		b.openUntil = time.Now().Add(c.cfg.BreakerCooldown)
+	}
+}
+
+// BreakerState reports BreakerClosed, BreakerHalfOpen or BreakerOpen.
+func (c *Client) BreakerState() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b := &c.breaker
+	switch {
+	case b.failures < c.cfg.BreakerThreshold:
+		return BreakerClosed
+	case time.Now().Before(b.openUntil):
+		return BreakerOpen
+	default:
+		return BreakerHalfOpen
+	}
 }
