@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 
 	"github.com/switchboard-cc/switchboard/config"
@@ -77,6 +78,20 @@ func (t *Tenants) All() []*Source {
 	return out
 }
 
+// closeNew closes the drivers built so far that were not reused from a running generation.
+func (t *Tenants) closeNew(reuse ReuseFunc) error {
+	var errs []error
+	for _, s := range t.All() {
+		if reuse != nil {
+			if old, ok := reuse(s.Spec, s.Identity); ok && old == s {
+				continue
+			}
+		}
+		errs = append(errs, s.Driver.Close())
+	}
+	return errors.Join(errs...)
+}
+
 // Close closes every driver, joining errors.
 func (t *Tenants) Close() error {
 	var errs []error
@@ -91,8 +106,50 @@ func (t *Tenants) Close() error {
 // DepsFunc gives each source its dependencies (an HTTP client instrumented for it).
 type DepsFunc func(spec upstreams.SourceSpec) upstreams.Deps
 
+// ReuseFunc offers an existing source for a spec and credentials identity, on reload.
+type ReuseFunc func(spec upstreams.SourceSpec, identity string) (*Source, bool)
+
+// Reusable returns the source with the same tenant, id, vendor, URL, name, options and
+// credentials: its driver (and so its live streams) can serve the next configuration.
+func (t *Tenants) Reusable(spec upstreams.SourceSpec, identity string) (*Source, bool) {
+	tt, ok := t.byID[spec.Tenant]
+	if !ok {
+		return nil, false
+	}
+	s, ok := tt.Source(spec.ID)
+	if !ok || s.Identity != identity || s.Spec.Vendor != spec.Vendor || s.Spec.URL != spec.URL || s.Spec.Name != spec.Name || !reflect.DeepEqual(s.Spec.Options, spec.Options) {
+		return nil, false
+	}
+	return s, true
+}
+
+// CloseExcept closes the drivers that keep does not also hold (all of them when keep is nil).
+func (t *Tenants) CloseExcept(keep *Tenants) error {
+	kept := map[upstreams.Driver]bool{}
+	if keep != nil {
+		for _, s := range keep.All() {
+			kept[s.Driver] = true
+		}
+	}
+	var errs []error
+	for _, s := range t.All() {
+		if kept[s.Driver] {
+			continue
+		}
+		if err := s.Driver.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("closing source %s/%s: %w", s.Spec.Tenant, s.Spec.ID, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // BuildTenants builds a driver for every configured source.
 func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Registry, deps DepsFunc, lookup config.Lookup) (*Tenants, error) {
+	return BuildTenantsReusing(ctx, cfg, reg, deps, lookup, nil)
+}
+
+// BuildTenantsReusing builds the tenants of cfg, taking over drivers reuse offers.
+func BuildTenantsReusing(ctx context.Context, cfg *config.Config, reg *upstreams.Registry, deps DepsFunc, lookup config.Lookup, reuse ReuseFunc) (*Tenants, error) {
 	out := &Tenants{byID: map[string]*Tenant{}}
 	for _, tc := range cfg.Tenants {
 		t := &Tenant{ID: tc.ID}
@@ -104,12 +161,19 @@ func BuildTenants(ctx context.Context, cfg *config.Config, reg *upstreams.Regist
 			if spec.Name == "" {
 				spec.Name = sc.ID
 			}
+			id := identity(tc.ID, sc, lookup)
+			if reuse != nil {
+				if old, ok := reuse(spec, id); ok {
+					t.Sources = append(t.Sources, old)
+					continue
+				}
+			}
 			d, err := reg.New(ctx, spec, deps(spec))
 			if err != nil {
-				_ = out.Close()
+				_ = out.closeNew(reuse)
 				return nil, fmt.Errorf("tenant %q: %w", tc.ID, err)
 			}
-			t.Sources = append(t.Sources, &Source{Spec: spec, Driver: d, Identity: identity(tc.ID, sc, lookup)})
+			t.Sources = append(t.Sources, &Source{Spec: spec, Driver: d, Identity: id})
 		}
 		out.byID[tc.ID] = t
 	}

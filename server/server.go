@@ -49,16 +49,42 @@ type Options struct {
 	Metrics *metrics.Metrics
 	// WallboardTokens pre-fill the wallboard's sign-in per tenant (demo only).
 	WallboardTokens map[string]string
+	// Subscriptions counts open subscriptions per tenant; share one across reloads [new].
+	Subscriptions *TenantCounter
+}
+
+// TenantCounter counts open subscriptions per tenant.
+type TenantCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// NewTenantCounter returns an empty counter.
+func NewTenantCounter() *TenantCounter { return &TenantCounter{n: map[string]int{}} }
+
+// acquire takes one slot for tenant unless limit are taken; release gives it back.
+func (c *TenantCounter) acquire(tenant string, limit int) (release func(), ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n[tenant] >= limit {
+		return nil, false
+	}
+	c.n[tenant]++
+	return func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.n[tenant]--; c.n[tenant] <= 0 {
+			delete(c.n, tenant)
+		}
+	}, true
 }
 
 // Server is the gateway's HTTP handler.
 type Server struct {
-	opts   Options
-	mux    *http.ServeMux
-	gql    *handler.Server
-	log    *slog.Logger
-	subsMu sync.Mutex
-	subs   map[string]int // open subscriptions per tenant
+	opts Options
+	mux  *http.ServeMux
+	gql  *handler.Server
+	log  *slog.Logger
 }
 
 // New builds the handler.
@@ -66,7 +92,10 @@ func New(o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger, subs: map[string]int{}}
+	if o.Subscriptions == nil {
+		o.Subscriptions = NewTenantCounter()
+	}
+	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger}
 	s.gql = s.graphqlHandler()
 	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(withHTTPSpec(s.gql))))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -266,20 +295,11 @@ func (s *Server) onOperation(ctx context.Context) (func(), error) {
 	if oc := graphql.GetOperationContext(ctx); oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
 		return func() {}, nil
 	}
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	if s.subs[p.Tenant] >= s.opts.Limits.SubscriptionsPerTenant {
+	release, ok := s.opts.Subscriptions.acquire(p.Tenant, s.opts.Limits.SubscriptionsPerTenant)
+	if !ok {
 		return nil, fmt.Errorf("subscription limit of %d for the tenant reached", s.opts.Limits.SubscriptionsPerTenant)
 	}
-	s.subs[p.Tenant]++
-	return func() {
-		s.subsMu.Lock()
-		defer s.subsMu.Unlock()
-		s.subs[p.Tenant]--
-		if s.subs[p.Tenant] <= 0 {
-			delete(s.subs, p.Tenant)
-		}
-	}, nil
+	return release, nil
 }
 
 func isUpgrade(r *http.Request) bool {

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/vektah/gqlparser/v2/formatter"
@@ -52,6 +54,22 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return fmt.Errorf("listening: %w", err)
 	}
 	fmt.Fprintf(stdout, "switchboard %s serving on http://%s/graphql\n", version, ln.Addr())
+	// SIGHUP reloads the file; a bad one is logged and the running configuration kept.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-hup:
+				_ = g.reloadFile(ctx, *path)
+			}
+		}
+	}()
 	return g.serve(ctx, ln)
 }
 

@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -22,15 +24,38 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
-// gateway is an assembled gateway: drivers, hub, HTTP handler.
+// gateway is an assembled gateway. The parts that live across reloads (hub, cache, metrics,
+// bus) are built once; the parts a reload replaces (verifier, drivers, resolver, HTTP
+// handler) form a generation swapped atomically, so in-flight requests and open WebSockets
+// keep the generation they started with.
 type gateway struct {
-	cfg      *config.Config
-	tenants  *resolvers.Tenants
-	hub      *live.Hub
-	server   *server.Server
-	verifier *auth.Verifier
+	reg      *upstreams.Registry
+	lookup   config.Lookup
 	log      *slog.Logger
+	opts     gatewayOptions
+	hub      *live.Hub
+	cache    *resolvers.Cache
+	metrics  *metrics.Metrics
+	counter  *server.TenantCounter
+	base     *http.Transport
 	closeBus func()
+
+	reloadMu sync.Mutex // one reload at a time
+	gen      atomic.Pointer[generation]
+}
+
+// generation is what one configuration builds.
+type generation struct {
+	cfg     *config.Config
+	tenants *resolvers.Tenants
+	server  *server.Server
+}
+
+func (g *gateway) current() *generation { return g.gen.Load() }
+
+// ServeHTTP serves with the current generation.
+func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.current().server.ServeHTTP(w, r)
 }
 
 type gatewayOptions struct {
@@ -73,65 +98,123 @@ func authConfig(c config.Auth, lookup config.Lookup) (auth.Config, error) {
 }
 
 func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup, reg *upstreams.Registry, log *slog.Logger, o gatewayOptions) (*gateway, error) {
-	ac, err := authConfig(cfg.Auth, lookup)
-	if err != nil {
-		return nil, err
-	}
-	v, err := auth.NewVerifier(ac, log.With("component", "auth"))
-	if err != nil {
-		return nil, fmt.Errorf("building token verifier: %w", err)
-	}
-	var m *metrics.Metrics
-	base := upstreamTransport()
-	depsFor := func(spec upstreams.SourceSpec) upstreams.Deps {
-		rt := http.RoundTripper(base)
-		if m != nil {
-			rt = m.Transport(base, spec.Tenant, spec.Vendor, spec.ID)
-		}
-		return upstreams.Deps{
-			Logger:     log.With("component", "upstreams", "tenant", spec.Tenant, "source", spec.ID, "vendor", spec.Vendor),
-			HTTPClient: &http.Client{Transport: rt},
-		}
-	}
-	var cache *resolvers.Cache
-	var hub *live.Hub
-	var tenants *resolvers.Tenants
+	g := &gateway{reg: reg, lookup: lookup, log: log, opts: o, base: upstreamTransport(), counter: server.NewTenantCounter()}
 	if !cfg.Metrics.Disabled {
-		m = metrics.New(cfg.Metrics.TenantLabel, metrics.Sources{
-			Streams: func() []metrics.StreamSample { return streamSamples(hub, tenants) },
-			Cache:   func() (uint64, uint64) { return cache.Stats() },
+		g.metrics = metrics.New(cfg.Metrics.TenantLabel, metrics.Sources{
+			Streams: func() []metrics.StreamSample { return streamSamples(g.hub, g.currentTenants()) },
+			Cache:   func() (uint64, uint64) { return g.cache.Stats() },
 		})
-	}
-	tenants, err = resolvers.BuildTenants(ctx, cfg, reg, depsFor, lookup)
-	if err != nil {
-		return nil, err
 	}
 	hubCfg := live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer, MaxTenantSubscribers: cfg.Live.MaxTenantSubscribers}
 	closeBus, err := connectBus(cfg.Live.NATS, &hubCfg, log)
 	if err != nil {
-		_ = tenants.Close()
 		return nil, err
 	}
-	hub = live.New(hubCfg, log.With("component", "live"))
-	cache = resolvers.NewCache(cfg.Cache.TTL.Duration, nil)
-	res := &resolvers.Resolver{Tenants: tenants, Hub: hub, Logger: log.With("component", "resolvers"), MaxPageSize: cfg.Limits.MaxPageSize,
-		Cache: cache}
-	if m != nil {
-		res.Observer = m
+	g.closeBus = closeBus
+	g.hub = live.New(hubCfg, log.With("component", "live"))
+	g.cache = resolvers.NewCache(cfg.Cache.TTL.Duration, nil)
+	gen, err := g.assemble(ctx, cfg, nil)
+	if err != nil {
+		g.hub.Close()
+		closeBus()
+		return nil, err
+	}
+	g.gen.Store(gen)
+	return g, nil
+}
+
+func (g *gateway) currentTenants() *resolvers.Tenants {
+	if gen := g.gen.Load(); gen != nil {
+		return gen.tenants
+	}
+	return nil
+}
+
+// assemble builds a generation from cfg. Drivers of sources that prev already has with the
+// same settings and credentials are reused, so their live streams go on undisturbed.
+func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *generation) (*generation, error) {
+	ac, err := authConfig(cfg.Auth, g.lookup)
+	if err != nil {
+		return nil, err
+	}
+	v, err := auth.NewVerifier(ac, g.log.With("component", "auth"))
+	if err != nil {
+		return nil, fmt.Errorf("building token verifier: %w", err)
+	}
+	var reuse resolvers.ReuseFunc
+	if prev != nil {
+		reuse = prev.tenants.Reusable
+	}
+	tenants, err := resolvers.BuildTenantsReusing(ctx, cfg, g.reg, g.depsFor, g.lookup, reuse)
+	if err != nil {
+		return nil, err
+	}
+	res := &resolvers.Resolver{Tenants: tenants, Hub: g.hub, Logger: g.log.With("component", "resolvers"),
+		MaxPageSize: cfg.Limits.MaxPageSize, Cache: g.cache}
+	if g.metrics != nil {
+		res.Observer = g.metrics
 	}
 	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
-		Logger: log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: o.graphiqlHeaders,
-		Metrics: m, WallboardTokens: o.wallboardTokens,
+		Logger: g.log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: g.opts.graphiqlHeaders,
+		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter,
 	})
 	if err != nil {
-		hub.Close()
-		closeBus()
-		_ = tenants.Close()
+		_ = tenants.CloseExcept(prevTenants(prev))
 		return nil, err
 	}
-	return &gateway{cfg: cfg, tenants: tenants, hub: hub, server: srv, verifier: v, log: log, closeBus: closeBus}, nil
+	return &generation{cfg: cfg, tenants: tenants, server: srv}, nil
+}
+
+func prevTenants(prev *generation) *resolvers.Tenants {
+	if prev == nil {
+		return nil
+	}
+	return prev.tenants
+}
+
+// depsFor gives a source its logger and an HTTP client instrumented for it.
+func (g *gateway) depsFor(spec upstreams.SourceSpec) upstreams.Deps {
+	rt := http.RoundTripper(g.base)
+	if g.metrics != nil {
+		rt = g.metrics.Transport(g.base, spec.Tenant, spec.Vendor, spec.ID)
+	}
+	return upstreams.Deps{
+		Logger:     g.log.With("component", "upstreams", "tenant", spec.Tenant, "source", spec.ID, "vendor", spec.Vendor),
+		HTTPClient: &http.Client{Transport: rt},
+	}
+}
+
+// reload applies a new configuration: tenants, sources, keys and limits. A configuration that
+// does not validate or build is refused and the running one kept. Hub, cache, metrics and
+// bus settings need a restart.
+func (g *gateway) reload(ctx context.Context, cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
+	prev := g.current()
+	next, err := g.assemble(ctx, cfg, prev)
+	if err != nil {
+		g.log.Error("configuration refused, keeping the running one", "err", err)
+		return err
+	}
+	g.gen.Store(next)
+	// Drivers the new generation did not take over are closed; their streams end.
+	if err := prev.tenants.CloseExcept(next.tenants); err != nil {
+		g.log.Warn("closing replaced sources", "err", err)
+	}
+	g.log.Info("configuration reloaded", "tenants", len(cfg.Tenants))
+	return nil
+}
+
+// reloadFile reads path and reloads.
+func (g *gateway) reloadFile(ctx context.Context, path string) error {
+	cfg, err := config.Load(path, g.lookup)
+	if err != nil {
+		g.log.Error("configuration refused, keeping the running one", "err", err)
+		return err
+	}
+	return g.reload(ctx, cfg)
 }
 
 // connectBus sets hubCfg.Bus to NATS when configured (starting the embedded server if asked)
@@ -212,7 +295,7 @@ func streamSamples(hub *live.Hub, tenants *resolvers.Tenants) []metrics.StreamSa
 // serve runs the HTTP server on ln until ctx ends, then shuts down in order: HTTP server
 // (draining requests), hub (ending subscriptions and upstream streams), drivers.
 func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
-	hs := &http.Server{Handler: g.server, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	hs := &http.Server{Handler: g, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	var serveErr error
@@ -221,7 +304,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	case serveErr = <-errc:
 	}
 	g.log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), g.cfg.Server.ShutdownTimeout.Or(10*time.Second))
+	sctx, cancel := context.WithTimeout(context.Background(), g.current().cfg.Server.ShutdownTimeout.Or(10*time.Second))
 	defer cancel()
 	g.hub.Close() // ends subscriptions so hijacked WebSockets let Shutdown finish
 	g.closeBus()
@@ -232,7 +315,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		errs = append(errs, serveErr)
 	}
-	if err := g.tenants.Close(); err != nil {
+	if err := g.current().tenants.Close(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

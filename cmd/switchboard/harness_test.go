@@ -43,14 +43,14 @@ func startTestGateway(t *testing.T, vendors []demoVendor, o demoOptions) *testGa
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(g.server)
+	srv := httptest.NewServer(g)
 	d.started(ctx, srv.URL)
 	t.Cleanup(func() {
 		cancel()
 		g.hub.Close()
 		srv.CloseClientConnections()
 		srv.Close()
-		_ = g.tenants.Close()
+		_ = g.current().tenants.Close()
 		d.stop()
 	})
 	return &testGateway{demo: d, gw: g, srv: srv, tokens: toks}

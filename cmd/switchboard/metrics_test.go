@@ -42,6 +42,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`switchboard_live_events_delivered_total{topic="calls"}`,
 		`switchboard_cache_hits_total 1`,
 		`switchboard_cache_hit_ratio`,
+		`switchboard_circuit_breaker_state{source="telavox",vendor="telavox"} 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {

@@ -6,6 +6,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -41,6 +42,9 @@ type Metrics struct {
 	upstreamDur  *prometheus.HistogramVec
 	dropped      *prometheus.CounterVec
 	fanned       *prometheus.CounterVec
+
+	breakersMu sync.Mutex
+	breakers   map[[2]string][]func() int
 }
 
 // New registers every family on a fresh registry (no global state).
@@ -75,6 +79,10 @@ func New(tenantLabel bool, src Sources) *Metrics {
 		}, []string{"topic"}),
 	}
 	reg.MustRegister(m.operations, m.opDuration, m.upstreamReqs, m.upstreamDur, m.dropped, m.fanned)
+	m.breakers = map[[2]string][]func() int{}
+	if src.Breakers == nil {
+		src.Breakers = m.breakerStates
+	}
 	reg.MustRegister(newScrapeCollector(src))
 	return m
 }
@@ -121,7 +129,7 @@ func (m *Metrics) Transport(next http.RoundTripper, tenant, vendor, source strin
 	if next == nil {
 		next = http.DefaultTransport
 	}
-	return roundTripper(func(r *http.Request) (*http.Response, error) {
+	return &sourceTransport{m: m, key: [2]string{vendor, source}, rt: roundTripper(func(r *http.Request) (*http.Response, error) {
 		start := time.Now()
 		resp, err := next.RoundTrip(r)
 		outcome := "error"
@@ -135,7 +143,39 @@ func (m *Metrics) Transport(next http.RoundTripper, tenant, vendor, source strin
 		m.upstreamReqs.WithLabelValues(labels...).Inc()
 		m.upstreamDur.WithLabelValues(vendor, source).Observe(time.Since(start).Seconds())
 		return resp, err
-	})
+	})}
+}
+
+// sourceTransport is one source's instrumented transport; HTTP clients built on it report
+// their circuit breaker through TrackBreaker.
+type sourceTransport struct {
+	m   *Metrics
+	key [2]string
+	rt  http.RoundTripper
+}
+
+func (t *sourceTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return t.rt.RoundTrip(r)
+}
+
+// TrackBreaker registers a breaker state function of the transport's source.
+func (t *sourceTransport) TrackBreaker(state func() int) {
+	t.m.breakersMu.Lock()
+	defer t.m.breakersMu.Unlock()
+	t.m.breakers[t.key] = append(t.m.breakers[t.key], state)
+}
+
+// breakerStates reports, per source, the worst state of its clients.
+func (m *Metrics) breakerStates() map[[2]string]int {
+	m.breakersMu.Lock()
+	defer m.breakersMu.Unlock()
+	out := make(map[[2]string]int, len(m.breakers))
+	for k, fs := range m.breakers {
+		for _, f := range fs {
+			out[k] = max(out[k], f())
+		}
+	}
+	return out
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)

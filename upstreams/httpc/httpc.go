@@ -102,6 +102,10 @@ func New(spec upstreams.SourceSpec, base *http.Client, cfg Config) (*Client, err
 		},
 	}
 	c := &Client{spec: spec, base: u, http: hc, cfg: cfg}
+	// A transport that reports per-source state (the gateway's metrics) learns the breaker.
+	if bt, ok := rt.(interface{ TrackBreaker(func() int) }); ok {
+		bt.TrackBreaker(c.BreakerState)
+	}
 	if cfg.RatePerSec > 0 {
 		c.limiter = newLimiter(cfg.RatePerSec, cfg.Burst)
 	}

@@ -128,6 +128,9 @@ type Driver struct {
 	appKey string
 	live   *live
 	hook   *webhook
+	// legSem bounds partycdrs requests across all concurrent LoadCallLegs calls of the
+	// source: the gateway's dataloader may run several batches at once.
+	legSem chan struct{}
 }
 
 var (
@@ -191,7 +194,8 @@ func New(_ context.Context, spec upstreams.SourceSpec, deps upstreams.Deps) (ups
 	logger = logger.With("vendor", spec.Vendor, "source", spec.ID, "tenant", spec.Tenant)
 	now := deps.Clock()
 	d := &Driver{
-		spec: spec, cfg: cfg, now: now, log: logger,
+		legSem: make(chan struct{}, cfg.LegConcurrency),
+		spec:   spec, cfg: cfg, now: now, log: logger,
 		m:      newMapper(spec.ID, spec.Vendor, loc),
 		health: upstreams.NewHealthTracker(now),
 		appKey: secret(SecretAppKey),
@@ -400,7 +404,8 @@ func (m mapper) mapCDRs(data json.RawMessage) (*model.Call, error) {
 }
 
 // LoadCallLegs reads partycdrs per call (there is no batch endpoint): ids deduplicated,
-// at most cfg.LegConcurrency requests at a time. Unknown calls are absent from the map.
+// at most cfg.LegConcurrency requests at a time across the source. Unknown calls are absent
+// from the map.
 func (d *Driver) LoadCallLegs(ctx context.Context, ids []string) (map[string][]*model.CallLeg, error) {
 	const op = "loading call legs"
 	uniq := make([]string, 0, len(ids))
@@ -418,7 +423,7 @@ func (d *Driver) LoadCallLegs(ctx context.Context, ids []string) (map[string][]*
 		out      = make(map[string][]*model.CallLeg, len(uniq))
 		firstErr error
 		wg       sync.WaitGroup
-		sem      = make(chan struct{}, d.cfg.LegConcurrency)
+		sem      = d.legSem
 	)
 	for _, id := range uniq {
 		select {
