@@ -25,7 +25,7 @@ const maxHistoryDays = 365
 // each day is one request.
 const maxHourlyVolumeDays = 31
 
-// legWorkers bounds the concurrent per-call leg requests of one LoadCallLegs.
+// legWorkers bounds the concurrent per-call leg requests of the source.
 const legWorkers = 4
 
 // cursorPrefix versions the cursor format: "o1:" + offset of the next call.
@@ -137,6 +137,12 @@ func (d *Driver) LoadCallLegs(ctx context.Context, callVendorIDs []string) (map[
 			continue // not a PortSIP call: absent, like an unknown one
 		}
 		g.Go(func() error {
+			select {
+			case d.legSem <- struct{}{}:
+			case <-gctx.Done():
+				return gctx.Err()
+			}
+			defer func() { <-d.legSem }()
 			items, _, err := d.c.list(gctx, op, http.MethodPost, "/dataflow/analytics/calls/user/history/"+url.PathEscape(id), nil, struct{}{}, 0, 0)
 			if errors.Is(err, upstreams.ErrNotFound) {
 				return nil

@@ -81,6 +81,8 @@ type Driver struct {
 	health *upstreams.HealthTracker
 	log    *slog.Logger
 	now    func() time.Time
+	// legSem bounds leg requests across concurrent LoadCallLegs calls (dataloader batches).
+	legSem chan struct{}
 }
 
 // Capabilities, checked at compile time.
@@ -142,7 +144,8 @@ func New(_ context.Context, spec upstreams.SourceSpec, deps upstreams.Deps) (ups
 		log = slog.Default()
 	}
 	return &Driver{
-		spec: spec, cfg: cfg, c: c, m: mapper{spec: spec, queueNames: names},
+		legSem: make(chan struct{}, legWorkers),
+		spec:   spec, cfg: cfg, c: c, m: mapper{spec: spec, queueNames: names},
 		health: upstreams.NewHealthTracker(deps.Now),
 		log:    log.With("vendor", spec.Vendor, "source", spec.ID, "tenant", spec.Tenant),
 		now:    deps.Clock(),
