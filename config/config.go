@@ -22,6 +22,7 @@ type Config struct {
 	Live    Live     `yaml:"live"`
 	Cache   Cache    `yaml:"cache"`
 	Metrics Metrics  `yaml:"metrics"`
+	Tracing Tracing  `yaml:"tracing"`
 	Log     Log      `yaml:"log"`
 	Tenants []Tenant `yaml:"tenants"`
 }
@@ -103,6 +104,14 @@ type Cache struct {
 type Metrics struct {
 	Disabled    bool `yaml:"disabled"`    // turn /metrics off [false]
 	TenantLabel bool `yaml:"tenantLabel"` // add a tenant label to upstream metrics; only with few tenants [false]
+}
+
+// Tracing configures OpenTelemetry; off unless an endpoint is set.
+type Tracing struct {
+	Endpoint    string  `yaml:"endpoint"`    // OTLP/HTTP collector host:port, e.g. otel-collector:4318
+	Insecure    bool    `yaml:"insecure"`    // no TLS to the collector
+	SampleRatio float64 `yaml:"sampleRatio"` // share of new traces kept, 0..1 [1]
+	ServiceName string  `yaml:"serviceName"` // [switchboard]
 }
 
 // Log configures logging.

@@ -24,12 +24,16 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/vektah/gqlparser/v2/ast"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/config"
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/server/metrics"
+	"github.com/switchboard-cc/switchboard/server/tracing"
 	"github.com/switchboard-cc/switchboard/server/wallboard"
 	"github.com/switchboard-cc/switchboard/server/wstransport"
 )
@@ -51,6 +55,8 @@ type Options struct {
 	WallboardTokens map[string]string
 	// Subscriptions counts open subscriptions per tenant; share one across reloads [new].
 	Subscriptions *TenantCounter
+	// Tracer, when set, records a span per operation.
+	Tracer trace.TracerProvider
 }
 
 // TenantCounter counts open subscriptions per tenant.
@@ -161,6 +167,28 @@ func (s *Server) graphqlHandler() *handler.Server {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(resolvers.WithLoaders(ctx))
 	})
+	if tp := s.opts.Tracer; tp != nil {
+		srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+			oc := graphql.GetOperationContext(ctx)
+			var attrs []attribute.KeyValue
+			if p, ok := auth.FromContext(ctx); ok {
+				attrs = append(attrs, attribute.String("switchboard.tenant", p.Tenant))
+			}
+			ctx, span := tracing.StartOperation(ctx, tp, operationName(oc), attrs...)
+			h := next(ctx)
+			sub := oc.Operation != nil && oc.Operation.Operation == ast.Subscription
+			return func(rctx context.Context) *graphql.Response {
+				resp := h(trace.ContextWithSpan(rctx, span))
+				if resp != nil && len(resp.Errors) > 0 {
+					span.SetStatus(codes.Error, resp.Errors[0].Message)
+				}
+				if resp == nil || !sub {
+					span.End()
+				}
+				return resp
+			}
+		})
+	}
 	if m := s.opts.Metrics; m != nil {
 		srv.AroundResponses(func(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
 			resp := next(ctx)

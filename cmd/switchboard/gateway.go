@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/config"
@@ -21,6 +22,7 @@ import (
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/server"
 	"github.com/switchboard-cc/switchboard/server/metrics"
+	"github.com/switchboard-cc/switchboard/server/tracing"
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
@@ -38,6 +40,7 @@ type gateway struct {
 	metrics  *metrics.Metrics
 	counter  *server.TenantCounter
 	base     *http.Transport
+	tracer   trace.TracerProvider
 	closeBus func()
 
 	reloadMu sync.Mutex // one reload at a time
@@ -61,6 +64,8 @@ func (g *gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type gatewayOptions struct {
 	graphiqlHeaders map[string]string
 	wallboardTokens map[string]string
+	// tracer overrides the configured tracer provider (tests use an in-memory one).
+	tracer trace.TracerProvider
 }
 
 func newLogger(c config.Log, w *os.File) *slog.Logger {
@@ -98,7 +103,15 @@ func authConfig(c config.Auth, lookup config.Lookup) (auth.Config, error) {
 }
 
 func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup, reg *upstreams.Registry, log *slog.Logger, o gatewayOptions) (*gateway, error) {
-	g := &gateway{reg: reg, lookup: lookup, log: log, opts: o, base: upstreamTransport(), counter: server.NewTenantCounter()}
+	g := &gateway{reg: reg, lookup: lookup, log: log, opts: o, base: upstreamTransport(), counter: server.NewTenantCounter(), tracer: o.tracer}
+	if g.tracer == nil {
+		tp, _, err := tracing.Setup(ctx, tracing.Config{Endpoint: cfg.Tracing.Endpoint, Insecure: cfg.Tracing.Insecure,
+			SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName})
+		if err != nil {
+			return nil, err
+		}
+		g.tracer = tp
+	}
 	if !cfg.Metrics.Disabled {
 		g.metrics = metrics.New(cfg.Metrics.TenantLabel, metrics.Sources{
 			Streams: func() []metrics.StreamSample { return streamSamples(g.hub, g.currentTenants()) },
@@ -158,7 +171,7 @@ func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *genera
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: g.log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: g.opts.graphiqlHeaders,
-		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter,
+		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Tracer: enabledTracer(g.tracer),
 	})
 	if err != nil {
 		_ = tenants.CloseExcept(prevTenants(prev))
@@ -180,6 +193,7 @@ func (g *gateway) depsFor(spec upstreams.SourceSpec) upstreams.Deps {
 	if g.metrics != nil {
 		rt = g.metrics.Transport(g.base, spec.Tenant, spec.Vendor, spec.ID)
 	}
+	rt = tracing.Transport(g.tracer, rt, spec.Tenant, spec.Vendor, spec.ID)
 	return upstreams.Deps{
 		Logger:     g.log.With("component", "upstreams", "tenant", spec.Tenant, "source", spec.ID, "vendor", spec.Vendor),
 		HTTPClient: &http.Client{Transport: rt},
@@ -315,6 +329,9 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
 		errs = append(errs, serveErr)
 	}
+	if err := tracing.Shutdown(sctx, g.tracer); err != nil {
+		errs = append(errs, fmt.Errorf("flushing traces: %w", err))
+	}
 	if err := g.current().tenants.Close(); err != nil {
 		errs = append(errs, err)
 	}
@@ -327,4 +344,12 @@ func splitList(s string) []string {
 		out = append(out, p)
 	}
 	return out
+}
+
+// enabledTracer is tp when it records, nil otherwise (no per-operation hook at all).
+func enabledTracer(tp trace.TracerProvider) trace.TracerProvider {
+	if tracing.Enabled(tp) {
+		return tp
+	}
+	return nil
 }

@@ -27,6 +27,10 @@ type testGateway struct {
 }
 
 func startTestGateway(t *testing.T, vendors []demoVendor, o demoOptions) *testGateway {
+	return startTestGatewayWith(t, vendors, o, gatewayOptions{})
+}
+
+func startTestGatewayWith(t *testing.T, vendors []demoVendor, o demoOptions, gopts gatewayOptions) *testGateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -39,7 +43,7 @@ func startTestGateway(t *testing.T, vendors []demoVendor, o demoOptions) *testGa
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, gatewayOptions{})
+	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, gopts)
 	if err != nil {
 		t.Fatal(err)
 	}
