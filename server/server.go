@@ -87,10 +87,11 @@ func (c *TenantCounter) acquire(tenant string, limit int) (release func(), ok bo
 
 // Server is the gateway's HTTP handler.
 type Server struct {
-	opts Options
-	mux  *http.ServeMux
-	gql  *handler.Server
-	log  *slog.Logger
+	opts   Options
+	mux    *http.ServeMux
+	logged http.Handler
+	gql    *handler.Server
+	log    *slog.Logger
 }
 
 // New builds the handler.
@@ -102,6 +103,7 @@ func New(o Options) (*Server, error) {
 		o.Subscriptions = NewTenantCounter()
 	}
 	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger}
+	s.logged = s.withRequestLog(s.mux)
 	s.gql = s.graphqlHandler()
 	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(withHTTPSpec(s.gql))))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -124,7 +126,19 @@ func New(o Options) (*Server, error) {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.mux.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.logged.ServeHTTP(w, r) }
+
+type holderKey struct{}
+
+func withPrincipalHolder(ctx context.Context, h *principalHolder) context.Context {
+	return context.WithValue(ctx, holderKey{}, h)
+}
+
+func notePrincipal(ctx context.Context, p *auth.Principal) {
+	if h, ok := ctx.Value(holderKey{}).(*principalHolder); ok {
+		h.p = p
+	}
+}
 
 // Handle adds a route (metrics, wallboard) beside the gateway's own.
 func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
@@ -249,6 +263,7 @@ func (s *Server) withHTTPAuth(next http.Handler) http.Handler {
 			s.authFailed(w, r, err)
 			return
 		}
+		notePrincipal(r.Context(), p)
 		next.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 	})
 }
@@ -295,6 +310,7 @@ func (s *Server) authenticateWS(ctx context.Context, r *http.Request, payload ma
 	if err != nil {
 		return nil, time.Time{}, fmt.Errorf("verifying token: %w", err)
 	}
+	notePrincipal(ctx, p)
 	return auth.WithPrincipal(ctx, p), p.ExpiresAt, nil
 }
 
