@@ -38,15 +38,21 @@ done
 # --- processes: started here, stopped here, by pid --------------------------------------------
 PIDS=()
 cleanup() {
-	for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-	for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+	local pid
+	for pid in "${PIDS[@]}"; do stop "$pid"; done
 }
 trap cleanup EXIT
 
-stop() { # stop PID: SIGTERM, wait, forget
-	kill "$1" 2>/dev/null || true
+stop() { # stop PID: SIGTERM to the tree it started, 10 s to exit, then SIGKILL; forget it
+	local tree_pids p keep=()
+	tree_pids=$(tree "$1")
+	kill $tree_pids 2>/dev/null || true
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -9 $tree_pids 2>/dev/null || true # Hive Gateway's primary may not exit on SIGTERM
 	wait "$1" 2>/dev/null || true
-	local keep=() p
 	for p in "${PIDS[@]}"; do [[ $p == "$1" ]] || keep+=("$p"); done
 	PIDS=("${keep[@]}")
 }

@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
@@ -44,14 +42,14 @@ type Client struct {
 	http    *http.Client
 	cfg     Config
 	limiter *limiter
-	// flight coalesces identical concurrent idempotent requests: a client belongs to one
-	// (tenant, source, credentials), so the key needs only the request itself.
-	flight singleflight.Group
 	// Requests counts attempts sent (tests and metrics read it).
 	mu        sync.Mutex
 	requests  int
 	coalesced int
 	breaker   breaker
+	// flights coalesces identical concurrent idempotent requests: a client belongs to one
+	// (tenant, source, credentials), so the key needs only the request itself.
+	flights map[string]*flight
 }
 
 // New builds a client for spec.URL. base may be nil (a default transport is used).
@@ -101,7 +99,7 @@ func New(spec upstreams.SourceSpec, base *http.Client, cfg Config) (*Client, err
 			return nil
 		},
 	}
-	c := &Client{spec: spec, base: u, http: hc, cfg: cfg}
+	c := &Client{spec: spec, base: u, http: hc, cfg: cfg, flights: map[string]*flight{}}
 	// A transport that reports per-source state (the gateway's metrics) learns the breaker.
 	if bt, ok := rt.(interface{ TrackBreaker(func() int) }); ok {
 		bt.TrackBreaker(c.BreakerState)
@@ -136,7 +134,7 @@ func joinPath(a, b string) string {
 	}
 }
 
-// Coalesced returns how many calls were answered by another caller's identical request.
+// Coalesced returns how many calls joined another caller's identical request in flight.
 func (c *Client) Coalesced() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -177,24 +175,50 @@ func (c *Client) Do(ctx context.Context, r Request) (*Response, error) {
 	if !idempotent {
 		return c.do(ctx, r, false)
 	}
-	// The shared call runs detached from any one caller's cancellation (it keeps the
-	// per-attempt timeout); each caller still stops waiting when its own ctx ends.
+	return c.shared(ctx, r)
+}
+
+// flight is one upstream request shared by every concurrent identical caller. It runs
+// detached from any one caller's cancellation and is cancelled when the last waiter leaves.
+type flight struct {
+	done    chan struct{}
+	resp    *Response
+	err     error
+	waiters int
+	cancel  context.CancelFunc
+}
+
+func (c *Client) shared(ctx context.Context, r Request) (*Response, error) {
 	key := r.Method + " " + r.URL + "\x00" + string(r.Body)
-	ch := c.flight.DoChan(key, func() (any, error) {
-		resp, err := c.do(context.WithoutCancel(ctx), r, true)
-		return resp, err
-	})
-	select {
-	case <-ctx.Done():
-		return nil, c.spec.Errorf(r.Op, upstreams.ErrUnavailable, ctx.Err(), "cancelled")
-	case res := <-ch:
-		if res.Shared {
+	c.mu.Lock()
+	f, joined := c.flights[key]
+	if !joined {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		f = &flight{done: make(chan struct{}), cancel: cancel}
+		c.flights[key] = f
+		go func() {
+			f.resp, f.err = c.do(fctx, r, true)
 			c.mu.Lock()
-			c.coalesced++
+			delete(c.flights, key)
 			c.mu.Unlock()
+			cancel()
+			close(f.done)
+		}()
+	} else {
+		c.coalesced++
+	}
+	f.waiters++
+	c.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.resp, f.err
+	case <-ctx.Done():
+		c.mu.Lock()
+		if f.waiters--; f.waiters == 0 {
+			f.cancel()
 		}
-		resp, _ := res.Val.(*Response)
-		return resp, res.Err
+		c.mu.Unlock()
+		return nil, c.spec.Errorf(r.Op, upstreams.ErrUnavailable, ctx.Err(), "cancelled")
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,7 +59,7 @@ func run() error {
 	t.MaxIdleConnsPerHost = 64
 	p := &proxy{
 		client: &http.Client{Transport: t, Timeout: 10 * time.Second}, url: strings.TrimRight(*upstream, "/") + callsPath,
-		token: "Bearer " + strings.TrimSpace(string(tok)), secret: []byte(secret), source: *sourceID,
+		token: "Bearer " + strings.TrimSpace(string(tok)), secret: []byte(secret), source: *sourceID, now: time.Now,
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -93,6 +94,7 @@ type proxy struct {
 	token  string
 	secret []byte
 	source string
+	now    func() time.Time
 }
 
 var firstArg = regexp.MustCompile(`first\s*:\s*(\d+)`)
@@ -114,7 +116,7 @@ func (p *proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		first, _ = strconv.Atoi(m[1])
 	}
 	first = max(1, min(first, 100))
-	now := time.Now()
+	now := p.now()
 	body, _ := json.Marshal(map[string]any{
 		"startTime": now.Add(-24 * time.Hour).UnixMilli(), "endTime": now.UnixMilli(),
 		"pageNum": 1, "pageSize": first, "hideNumber": 2,
@@ -163,7 +165,7 @@ func (p *proxy) authorized(h string) bool {
 	var claims struct {
 		Exp int64 `json:"exp"`
 	}
-	return err == nil && json.Unmarshal(b, &claims) == nil && time.Now().Unix() < claims.Exp
+	return err == nil && json.Unmarshal(b, &claims) == nil && p.now().Unix() < claims.Exp
 }
 
 type envelope struct {
@@ -184,9 +186,11 @@ type cdrDoc struct {
 	CustomerNumber string      `json:"customerNumber"`
 	TotalDuration  json.Number `json:"totalDuration"`
 	Duration       json.Number `json:"duration"`
+	FirstCallAgent string      `json:"firstCallAgentName"`
 	FirstAgentName string      `json:"firstAgentName"`
 	LastAgentName  string      `json:"lastAgentName"`
 	FirstRouteName string      `json:"firstRouteName"`
+	BelongAgent    string      `json:"belongAgentName"`
 }
 
 type named struct {
@@ -205,8 +209,8 @@ func (p *proxy) connection(d struct {
 			dir = "UNKNOWN"
 		}
 		agents := []named{}
-		for _, n := range []string{c.FirstAgentName, c.LastAgentName} {
-			if n != "" && (len(agents) == 0 || agents[0].Name != n) {
+		for _, n := range []string{c.FirstCallAgent, c.FirstAgentName, c.LastAgentName, c.BelongAgent} {
+			if n != "" && !slices.Contains(agents, named{n}) {
 				agents = append(agents, named{n})
 			}
 		}
