@@ -382,6 +382,7 @@ type CallResolver interface {
 
 	Durations(ctx context.Context, obj *model.Call) (*model.CallDurations, error)
 
+	RecordingURL(ctx context.Context, obj *model.Call) (*string, error)
 	Legs(ctx context.Context, obj *model.Call) ([]*model.CallLeg, error)
 	QueueSegments(ctx context.Context, obj *model.Call) ([]*model.QueueSegment, error)
 }
@@ -2181,7 +2182,7 @@ type Call {
   endReason: String
   "Disposition or wrap-up code the agent chose."
   disposition: String
-  "URL of the recording. Personal data: needs ` + "`" + `pii:read` + "`" + `."
+  "URL of the recording. Personal data: needs ` + "`" + `pii:read` + "`" + `. For vendors whose recordings need the vendor's credentials this is a gateway URL (` + "`" + `/recordings/<call id>` + "`" + `) that streams the audio to a caller holding ` + "`" + `pii:read` + "`" + `; the vendor token never leaves the gateway."
   recordingUrl: String @scope(requires: "pii:read")
   "Each agent's part of the call. Loaded in batches per source."
   legs: [CallLeg!]!
@@ -5666,7 +5667,7 @@ func (ec *executionContext) _Call_recordingUrl(ctx context.Context, field graphq
 			return ec.fieldContext_Call_recordingUrl(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return obj.RecordingURL, nil
+			return ec.Resolvers.Call().RecordingURL(ctx, obj)
 		},
 		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
 			directive0 := next
@@ -5695,7 +5696,7 @@ func (ec *executionContext) _Call_recordingUrl(ctx context.Context, field graphq
 	)
 }
 func (ec *executionContext) fieldContext_Call_recordingUrl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
-	return graphql.NewScalarFieldContext("Call", field, false, false, "String")
+	return graphql.NewScalarFieldContext("Call", field, true, true, "String")
 }
 
 func (ec *executionContext) _Call_legs(ctx context.Context, field graphql.CollectedField, obj *model.Call) (ret graphql.Marshaler) {
@@ -12213,10 +12214,11 @@ func (ec *executionContext) _Call(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "recordingUrl":
-			out.Values[i] = ec._Call_recordingUrl(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Call_recordingUrl(ctx, field, obj)
+				})
 		case "legs":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,

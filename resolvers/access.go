@@ -152,6 +152,9 @@ func addSourceError(ctx context.Context, err error) {
 // PresentError turns any resolver error into a GraphQL error with extensions.code (and
 // extensions.source for source errors). Unknown errors are logged and hidden.
 func PresentError(logger *slog.Logger) graphql.ErrorPresenterFunc {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	return func(ctx context.Context, err error) *gqlerror.Error {
 		gerr := graphql.DefaultErrorPresenter(ctx, err)
 		var ce *codedError

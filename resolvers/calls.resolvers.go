@@ -25,6 +25,21 @@ func (r *callResolver) Durations(ctx context.Context, obj *model.Call) (*model.C
 	return obj.Durations, nil
 }
 
+func (r *callResolver) RecordingURL(ctx context.Context, obj *model.Call) (*string, error) {
+	if obj.RecordingURL == nil {
+		return nil, nil
+	}
+	src, err := r.callSource(ctx, obj)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := src.Driver.(upstreams.RecordingOpener); ok {
+		u := RecordingPath + obj.ID
+		return &u, nil
+	}
+	return obj.RecordingURL, nil
+}
+
 func (r *callResolver) Legs(ctx context.Context, obj *model.Call) ([]*model.CallLeg, error) {
 	if obj.LegsLoaded {
 		return obj.Legs, nil

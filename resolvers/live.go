@@ -87,19 +87,30 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		subs = append(subs, sub)
 	}
 	out := make(chan *T, subscriptionBuffer)
+	deliver := func(src *Source, ev liveEvent) (*T, bool) {
+		v, ok := conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
+		if ok && r.Observer != nil {
+			r.Observer.Delivered(string(topic))
+		}
+		return v, ok
+	}
+	if len(subs) == 1 {
+		// The common case gets no merge goroutine: with thousands of subscribers each
+		// goroutine's stack is a visible share of the memory per subscriber.
+		go func() {
+			defer close(out)
+			defer subs[0].Close()
+			forward(ctx, r, srcs[0], subs[0], out, deliver)
+		}()
+		return out, nil
+	}
 	var wg sync.WaitGroup
 	for i, sub := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer sub.Close()
-			forward(ctx, r, srcs[i], sub, out, func(src *Source, ev liveEvent) (*T, bool) {
-				v, ok := conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
-				if ok && r.Observer != nil {
-					r.Observer.Delivered(string(topic))
-				}
-				return v, ok
-			})
+			forward(ctx, r, srcs[i], sub, out, deliver)
 		}()
 	}
 	go func() {

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"io"
 	"net/http"
 	"runtime"
 
@@ -85,4 +86,33 @@ func (s *Server) webhook(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxWebhookBytes)
 	recv.Webhook().ServeHTTP(w, r)
+}
+
+// recording streams a call's recording for a caller holding pii:read, fetched with the
+// source's own credentials; vendor headers and URLs are never passed on.
+func (s *Server) recording(w http.ResponseWriter, r *http.Request) {
+	body, contentType, err := s.opts.Resolver.OpenRecording(r.Context(), r.PathValue("id"))
+	if err != nil {
+		code, msg := resolvers.ErrorCode(err)
+		status := http.StatusBadGateway
+		switch code {
+		case resolvers.CodeForbidden:
+			status = http.StatusForbidden
+		case resolvers.CodeNotFound, resolvers.CodeNotSupported:
+			status = http.StatusNotFound
+		case resolvers.CodeBadInput:
+			status = http.StatusBadRequest
+		case resolvers.CodeUnauthenticated:
+			status = http.StatusUnauthorized
+		}
+		writeError(w, r, status, code, msg)
+		return
+	}
+	defer body.Close()
+	if contentType == "" {
+		contentType = "application/octet-stream"
+	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "private, no-store")
+	_, _ = io.Copy(w, body)
 }

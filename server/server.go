@@ -114,6 +114,7 @@ func New(o Options) (*Server, error) {
 	if o.Metrics != nil {
 		s.mux.Handle("GET /metrics", o.Metrics.Handler())
 	}
+	s.mux.Handle("GET "+resolvers.RecordingPath+"{id}", s.withHTTPAuth(http.HandlerFunc(s.recording)))
 	s.mux.Handle("/wallboard", wallboard.Handler(wallboard.Options{DemoTokens: o.WallboardTokens}))
 	if o.GraphiQL {
 		h, err := graphiqlHandler(o.GraphiQLHeaders)

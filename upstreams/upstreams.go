@@ -7,6 +7,7 @@ package upstreams
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"sort"
@@ -286,6 +287,12 @@ func Capabilities(d Driver) []model.Capability {
 // push itself (signatures, timestamps, replay) and feeds its live streams.
 type WebhookReceiver interface {
 	Webhook() http.Handler
+}
+
+// RecordingOpener streams a call recording with the driver's own upstream credentials, so
+// the gateway can serve recordings without ever handing out a vendor token or signed URL.
+type RecordingOpener interface {
+	OpenRecording(ctx context.Context, recordingURL string) (body io.ReadCloser, contentType string, err error)
 }
 
 // SimSource tells the demo and end-to-end tests how to configure a gateway source against a

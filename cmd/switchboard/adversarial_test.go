@@ -550,7 +550,9 @@ func adversarialCases() []advCase {
 			}
 			var d struct {
 				Calls *struct {
-					Edges []struct{ Node struct{ Source struct{ ID string } } }
+					Edges []struct {
+						Node struct{ Source struct{ ID string } }
+					}
 				}
 			}
 			if err := json.Unmarshal(r.Data, &d); err != nil || d.Calls == nil || len(d.Calls.Edges) == 0 {
@@ -651,7 +653,9 @@ func adversarialCases() []advCase {
 			want: "viewer lists only the named source; calls reach only its simulator; naming another source is BAD_USER_INPUT",
 			run: func(t *testing.T, e *advEnv) {
 				tok := e.hs(t, claims("acme", allScopes, "sources", []string{"acme-ccai"}))
-				var v struct{ Viewer struct{ Sources []struct{ ID string } } }
+				var v struct {
+					Viewer struct{ Sources []struct{ ID string } }
+				}
 				e.mustData(t, tok, `{ viewer { sources { id } } }`, nil, &v)
 				if len(v.Viewer.Sources) != 1 || v.Viewer.Sources[0].ID != "acme-ccai" {
 					t.Fatalf("viewer sources %+v", v.Viewer.Sources)
@@ -763,7 +767,9 @@ func adversarialCases() []advCase {
 		{area: "auth", name: "wrong audience", quiet: true, want: "401 UNAUTHENTICATED",
 			run: unauth(func(t *testing.T, e *advEnv) string { return e.hs(t, claims("acme", allScopes, "aud", "another-api")) })},
 		{area: "auth", name: "wrong issuer", quiet: true, want: "401 UNAUTHENTICATED",
-			run: unauth(func(t *testing.T, e *advEnv) string { return e.hs(t, claims("acme", allScopes, "iss", "https://evil.example/")) })},
+			run: unauth(func(t *testing.T, e *advEnv) string {
+				return e.hs(t, claims("acme", allScopes, "iss", "https://evil.example/"))
+			})},
 		{area: "auth", name: "no tenant claim", quiet: true, want: "401 UNAUTHENTICATED",
 			run: unauth(func(t *testing.T, e *advEnv) string { return e.hs(t, claims("acme", allScopes, "tenant", nil)) })},
 		{area: "auth", name: "signature of another HS key", quiet: true, want: "401 UNAUTHENTICATED",
