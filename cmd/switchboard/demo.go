@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"strings"
 	"sync"
@@ -227,6 +228,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	tokensFile := fs.String("tokens-file", "", "write the demo tokens as JSON here once serving")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
+	pprofOn := fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for load measurements)")
 	maxSubs := fs.Int("max-subscriptions", 0, "live subscriptions allowed per tenant (0: the default 5000); load tests raise it")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -259,6 +261,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	})
 	if err != nil {
 		return err
+	}
+	if *pprofOn {
+		g.current().server.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

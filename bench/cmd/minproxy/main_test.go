@@ -64,7 +64,7 @@ func TestSameAnswerAsSwitchboard(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := &proxy{client: http.DefaultClient, url: sim.URL + bench.SobotCallsPath, token: "Bearer " + simToken,
-		secret: []byte("proxy-test-secret"), source: "sobot", now: clock.Now}
+		secret: []byte("proxy-test-secret-0123456789abcdef"), source: "sobot", now: clock.Now}
 	m, err := auth.NewMinter("HS256", p.secret, "bench", "switchboard", "tenant", "scope")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func TestSameAnswerAsSwitchboard(t *testing.T) {
 }
 
 func TestRefusesBadToken(t *testing.T) {
-	p := &proxy{secret: []byte("proxy-test-secret"), now: time.Now}
+	p := &proxy{secret: []byte("proxy-test-secret-0123456789abcdef"), now: time.Now}
 	for _, h := range []string{"", "Bearer x.y.z", "Basic abc"} {
 		if p.authorized(h) {
 			t.Errorf("authorized(%q) = true", h)
