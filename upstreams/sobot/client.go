@@ -1,6 +1,7 @@
 package sobot
 
 import (
+	"bytes"
 	"context"
 	"crypto/md5"
 	"crypto/rand"
@@ -138,17 +139,16 @@ func jwtExpiry(tok string) (time.Time, bool) {
 // unwrap checks the envelope and returns its data. bare allows a document without an
 // envelope (the agents-metrics GET example is the bare message).
 func (c *client) unwrap(op string, body []byte, bare bool) (json.RawMessage, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(body, &probe); err != nil {
-		return nil, c.spec.Errorf(op, upstreams.ErrBadResponse, err, "response is not a JSON object")
-	}
-	_, hasCode := probe["code"]
-	_, hasData := probe["data"]
-	if bare && !hasCode && !hasData {
-		return body, nil
+	// One decode: a bare document (agents-metrics) is one with neither code nor data.
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+		return nil, c.spec.Errorf(op, upstreams.ErrBadResponse, nil, "response is not a JSON object")
 	}
 	var env envelope
-	if err := decodeDoc(body, &env); err != nil {
+	err := decodeDoc(body, &env)
+	if err == nil && bare && !env.Code.Set && env.Data == nil {
+		return body, nil
+	}
+	if err != nil {
 		var fe *fieldError
 		if errors.As(err, &fe) {
 			return nil, c.spec.FieldError(op, fe.field, fe.err)

@@ -263,7 +263,9 @@ func (d *Driver) ListCalls(ctx context.Context, q upstreams.CallQuery) (*upstrea
 	if first <= 0 || first > 100 {
 		first = 20
 	}
-	pos := cursor{Page: 1, Index: -1, Size: d.cfg.PageSize}
+	// A fresh query pages by what was asked for: fetching 100 records to map 20 wasted the
+	// upstream and the gateway; the cursor carries the size on.
+	pos := cursor{Page: 1, Index: -1, Size: min(d.cfg.PageSize, first)}
 	if q.After != "" {
 		var err error
 		if pos, err = decodeCursor(q.After); err != nil {
