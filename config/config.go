@@ -33,6 +33,9 @@ type Server struct {
 	AllowedOrigins  []string `yaml:"allowedOrigins"`  // WebSocket Origin patterns; empty = same origin only
 	ShutdownTimeout Duration `yaml:"shutdownTimeout"` // graceful shutdown bound [10s]
 	GraphiQL        *bool    `yaml:"graphiql"`        // serve GraphiQL at / [true]
+	// OpsToken unlocks /readyz detail and /metrics for non-loopback callers (Prometheus
+	// bearer_token); without it only loopback callers get them.
+	OpsToken *SecretRef `yaml:"opsToken"`
 }
 
 // Limits protect the gateway and its upstreams; all are on by default.

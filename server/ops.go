@@ -1,10 +1,13 @@
 package server
 
 import (
+	"crypto/subtle"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 
+	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/resolvers"
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
@@ -30,8 +33,10 @@ type streamStatus struct {
 }
 
 // readyz reports every source's health and every live stream. The gateway is ready when it
-// serves; a vendor being down degrades its sources, it does not take the replica out.
-func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
+// serves; a vendor being down degrades its sources, it does not take the replica out. The
+// per-tenant detail names tenants and sources, so only loopback callers (the operator on the
+// host, a sidecar) or a configured ops token get it; others see the overall status.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	res := s.opts.Resolver
 	out := struct {
 		Status     string         `json:"status"`
@@ -49,6 +54,10 @@ func (s *Server) readyz(w http.ResponseWriter, _ *http.Request) {
 			out.Status = "degraded"
 		}
 		out.Sources = append(out.Sources, st)
+	}
+	if !s.opsDetail(r) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": out.Status})
+		return
 	}
 	if res.Hub != nil {
 		for _, st := range res.Hub.Streams() {
@@ -115,4 +124,18 @@ func (s *Server) recording(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "private, no-store")
 	_, _ = io.Copy(w, body)
+}
+
+// opsDetail reports whether r may see per-tenant operational detail.
+func (s *Server) opsDetail(r *http.Request) bool {
+	if tok := s.opts.OpsToken; tok != "" {
+		got, ok := auth.BearerToken(r.Header.Get("Authorization"))
+		return ok && subtle.ConstantTimeCompare([]byte(got), []byte(tok)) == 1
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return false
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"slices"
 	"strings"
@@ -57,6 +58,9 @@ type Options struct {
 	Subscriptions *TenantCounter
 	// Tracer, when set, records a span per operation.
 	Tracer trace.TracerProvider
+	// OpsToken, when set, is the bearer token that unlocks /readyz and /metrics detail for
+	// non-loopback callers; without it only loopback callers get the detail.
+	OpsToken string
 }
 
 // TenantCounter counts open subscriptions per tenant.
@@ -112,7 +116,14 @@ func New(o Options) (*Server, error) {
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.Handle("POST /webhooks/{vendor}/{tenant}/{source}", http.HandlerFunc(s.webhook))
 	if o.Metrics != nil {
-		s.mux.Handle("GET /metrics", o.Metrics.Handler())
+		metricsHandler := o.Metrics.Handler()
+		s.mux.Handle("GET /metrics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if !s.opsDetail(r) {
+				writeError(w, r, http.StatusForbidden, resolvers.CodeForbidden, "metrics are for loopback callers or the ops token")
+				return
+			}
+			metricsHandler.ServeHTTP(w, r)
+		}))
 	}
 	s.mux.Handle("GET "+resolvers.RecordingPath+"{id}", s.withHTTPAuth(http.HandlerFunc(s.recording)))
 	s.mux.Handle("/wallboard", wallboard.Handler(wallboard.Options{DemoTokens: o.WallboardTokens}))
@@ -239,6 +250,20 @@ func (s *Server) withBodyLimit(next http.Handler) http.Handler {
 		if int64(len(b)) > max {
 			writeError(w, r, http.StatusRequestEntityTooLarge, "BODY_TOO_LARGE", fmt.Sprintf("request body larger than %d bytes", max))
 			return
+		}
+		if r.Method == http.MethodPost {
+			mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+			if mt != "application/json" && mt != "application/graphql-response+json" {
+				// Simple-request content types (text/plain, forms) are what a cross-site form or
+				// fetch can send without a preflight: never execute them (CSRF).
+				writeError(w, r, http.StatusUnsupportedMediaType, "UNSUPPORTED_MEDIA_TYPE", "POST bodies must be application/json")
+				return
+			}
+			if t := bytes.TrimSpace(b); len(t) == 0 || t[0] != '{' || !json.Valid(t) {
+				// Batches (a JSON array) are off; truncated JSON is the caller's mistake.
+				writeError(w, r, http.StatusBadRequest, "BAD_REQUEST", "the body must be one JSON object (batching is not supported)")
+				return
+			}
 		}
 		r.Body = io.NopCloser(bytes.NewReader(b))
 		next.ServeHTTP(w, r)

@@ -695,13 +695,20 @@ func adversarialCases() []advCase {
 					t.Fatalf("answers differ: %s vs %s", cross.body, unknown.body)
 				}
 			}},
-		{area: "tenancy", name: "readyz does not list tenants to anonymous callers",
-			want: "no tenant or source id in the unauthenticated /readyz body",
-			skip: "known issue: /readyz is unauthenticated and lists every tenant, source id, vendor and health reason (server/ops.go readyz)",
+		{area: "tenancy", name: "readyz and metrics do not list tenants to remote anonymous callers",
+			want: "/readyz: overall status only; /metrics: 403 — for callers that are not on loopback",
 			run: func(t *testing.T, e *advEnv) {
-				r := e.do(t, http.MethodGet, "/readyz", "", "", nil)
-				if bytes.Contains(r.body, []byte(`"acme-telavox"`)) {
-					t.Fatalf("/readyz reveals tenants and sources: %s", truncateBytes(r.body))
+				for _, path := range []string{"/readyz", "/metrics"} {
+					req := httptest.NewRequest(http.MethodGet, path, nil)
+					req.RemoteAddr = "203.0.113.7:40000"
+					rec := httptest.NewRecorder()
+					e.gw.ServeHTTP(rec, req)
+					if bytes.Contains(rec.Body.Bytes(), []byte("acme-telavox")) || (path == "/metrics" && rec.Code != http.StatusForbidden) {
+						t.Fatalf("%s to a remote caller: %d %s", path, rec.Code, truncateBytes(rec.Body.Bytes()))
+					}
+				}
+				if r := e.do(t, http.MethodGet, "/readyz", "", "", nil); !bytes.Contains(r.body, []byte(`"acme-telavox"`)) {
+					t.Fatalf("/readyz on loopback lacks the detail: %s", truncateBytes(r.body))
 				}
 			}},
 
@@ -796,15 +803,10 @@ func adversarialCases() []advCase {
 				r := e.query(t, e.hs(t, claims("acme", "queues:read")), `{ calls(first: 5) { totalCount } }`, nil)
 				wantRefused(t, r, http.StatusOK, "FORBIDDEN")
 			}},
-		{area: "auth", name: "mutation without reports:write", quiet: true, want: "200, FORBIDDEN on createReportJob; no upstream request",
+		{area: "auth", name: "mutation without reports:write", quiet: true, want: "200, FORBIDDEN on deleteReportJob; no upstream request",
 			run: func(t *testing.T, e *advEnv) {
 				r := e.query(t, e.tokens["acme"].Basic, `mutation { deleteReportJob(id: "x") }`, nil)
-				if len(r.Errors) == 0 {
-					t.Fatalf("mutation accepted: %s", r.Data)
-				}
-				if c := r.codes(); c[0] != "FORBIDDEN" && c[0] != "GRAPHQL_VALIDATION_FAILED" {
-					t.Fatalf("codes %v (%+v)", c, r.Errors)
-				}
+				wantRefused(t, r, http.StatusOK, "FORBIDDEN")
 			}},
 
 		// --- GraphQL abuse
@@ -854,6 +856,15 @@ func adversarialCases() []advCase {
 					t.Fatalf("batch executed: %s", r.body)
 				}
 			}},
+		{area: "graphql", name: "batched or malformed body is a client error", quiet: true, want: "400 with a client error code, not INTERNAL",
+			run: func(t *testing.T, e *advEnv) {
+				for _, body := range []string{`[{"query":"{ viewer { tenant } }"}]`, `{"query":`} {
+					r := e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, "application/json", []byte(body))
+					if g := r.gql(t); r.status != http.StatusBadRequest || len(g.codes()) != 1 || g.codes()[0] == "INTERNAL" {
+						t.Fatalf("%s: status %d codes %v", body, r.status, g.codes())
+					}
+				}
+			}},
 		{area: "graphql", name: "mutation over GET", quiet: true, want: "405 with Allow: POST",
 			run: func(t *testing.T, e *advEnv) {
 				q := url.Values{"query": {`mutation { deleteReportJob(id: "x") }`}}
@@ -863,28 +874,33 @@ func adversarialCases() []advCase {
 					t.Fatalf("Allow %q", r.header.Get("Allow"))
 				}
 			}},
-		{area: "graphql", name: "CSRF text/plain POST", quiet: true, want: "4xx, not executed",
+		{area: "graphql", name: "CSRF text/plain POST", quiet: true, want: "415 UNSUPPORTED_MEDIA_TYPE, not executed",
 			run: func(t *testing.T, e *advEnv) {
-				r := e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, "text/plain", []byte(`{"query":"{ viewer { tenant } }"}`))
-				if r.status < 400 || r.status >= 500 || bytes.Contains(r.body, []byte(`"tenant"`)) {
-					t.Fatalf("status %d body %s", r.status, truncateBytes(r.body))
+				for _, ct := range []string{"text/plain", ""} {
+					r := e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, ct, []byte(`{"query":"{ viewer { tenant } }"}`))
+					if r.status != http.StatusUnsupportedMediaType || bytes.Contains(r.body, []byte(`"tenant"`)) {
+						t.Fatalf("%q: status %d body %s", ct, r.status, truncateBytes(r.body))
+					}
 				}
 			}},
-		{area: "graphql", name: "CSRF form POST", quiet: true, want: "4xx, not executed",
+		{area: "graphql", name: "CSRF form POST", quiet: true, want: "415 UNSUPPORTED_MEDIA_TYPE, not executed",
 			run: func(t *testing.T, e *advEnv) {
 				form := url.Values{"query": {"{ viewer { tenant } }"}}.Encode()
 				for _, ct := range []string{"application/x-www-form-urlencoded", "multipart/form-data; boundary=x"} {
 					r := e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, ct, []byte(form))
-					if r.status < 400 || r.status >= 500 || bytes.Contains(r.body, []byte(`"tenant"`)) {
+					if r.status != http.StatusUnsupportedMediaType || bytes.Contains(r.body, []byte(`"tenant"`)) {
 						t.Fatalf("%s: status %d body %s", ct, r.status, truncateBytes(r.body))
 					}
 				}
 			}},
-		{area: "graphql", name: "introspection disabled", quiet: true, want: "error, no schema returned",
+		{area: "graphql", name: "introspection disabled", quiet: true, want: "200, BAD_USER_INPUT \"introspection disabled\" for __schema and __type, no schema returned",
 			run: func(t *testing.T, e *advEnv) {
-				r := e.query(t, e.tokens["acme"].Full, `{ __schema { types { name } } }`, nil)
-				if len(r.Errors) == 0 || bytes.Contains(r.Data, []byte(`"types"`)) {
-					t.Fatalf("introspection answered: %d %s", r.Status, truncateBytes(r.Data))
+				for _, q := range []string{`{ __schema { types { name } } }`, `{ __type(name: "Call") { fields { name } } }`} {
+					r := e.query(t, e.tokens["acme"].Full, q, nil)
+					wantRefused(t, r, http.StatusOK, "BAD_USER_INPUT")
+					if r.Errors[0].Message != "introspection disabled" || bytes.Contains(r.Data, []byte(`"name"`)) {
+						t.Fatalf("introspection answered: %+v %s", r.Errors, truncateBytes(r.Data))
+					}
 				}
 			}},
 		{area: "graphql", name: "no field suggestions with introspection off", quiet: true, want: "GRAPHQL_VALIDATION_FAILED without \"Did you mean\"",

@@ -168,10 +168,17 @@ func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *genera
 		res.Observer = g.metrics
 	}
 	graphiql := cfg.Server.GraphiQL == nil || *cfg.Server.GraphiQL
+	opsToken := ""
+	if cfg.Server.OpsToken != nil {
+		if opsToken, err = cfg.Server.OpsToken.Resolve(g.lookup); err != nil {
+			_ = tenants.CloseExcept(prevTenants(prev))
+			return nil, fmt.Errorf("server.opsToken: %w", err)
+		}
+	}
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: g.log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: g.opts.graphiqlHeaders,
-		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Tracer: enabledTracer(g.tracer),
+		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Tracer: enabledTracer(g.tracer), OpsToken: opsToken,
 	})
 	if err != nil {
 		_ = tenants.CloseExcept(prevTenants(prev))

@@ -41,7 +41,6 @@ func (b *lockedBuffer) String() string {
 // credentials, revoked vendor tokens, redirects, webhook forgeries, malformed requests), and
 // asserts that no secret appears in any log line, error message or response body.
 func TestSecurityNoSecretLeaks(t *testing.T) {
-	start0 := time.Now()
 	logs := &lockedBuffer{}
 	e := startAdversarialGateway(t, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 
@@ -96,7 +95,6 @@ func TestSecurityNoSecretLeaks(t *testing.T) {
 		}
 	}
 
-	t.Logf("PHASE %s %v", "// Upstream failures", time.Since(start0))
 	// Upstream failures: 5xx, garbage, refused credentials, redirect, revoked vendor tokens.
 	for _, src := range []string{"f-ok", "f-5xx", "f-garbage", "f-badcreds", "f-redirect"} {
 		v := map[string]any{"from": vars["from"], "to": vars["to"], "sources": []string{src}}
@@ -104,14 +102,11 @@ func TestSecurityNoSecretLeaks(t *testing.T) {
 			mustJSON(t, map[string]any{"query": `query($from: DateTime!, $to: DateTime!, $sources: [ID!]) {
 			  calls(filter: {range: {from: $from, to: $to}, sources: $sources}, first: 5) { edges { node { id raw customer { number } } } } }`, "variables": v})))
 	}
-	t.Logf("PHASE %s %v", "sobot := e.demo", time.Since(start0))
 	sobot := e.demo.bySource["acme/acme-sobot"].handler.(*sobotsim.Server)
 	portsip := e.demo.bySource["acme/acme-portsip"].handler.(*portsipsim.Server)
 	fullQuery := `query($from: DateTime!, $to: DateTime!, $first: Int) {
-	  calls(filter: {range: {from: $from, to: $to}}, first: $first) { edges { node { id raw recordingUrl } } }
-	  queues { name stats { offered } } agents { name } }`
+	  calls(filter: {range: {from: $from, to: $to}}, first: $first) { edges { node { id raw recordingUrl } } } }`
 	keep(e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, "application/json", mustJSON(t, map[string]any{"query": fullQuery, "variables": vars})))
-	t.Logf("PHASE %s %v", "sobot.RevokeTokens()", time.Since(start0))
 	sobot.RevokeTokens()
 	sobot.FailNext(http.StatusOK, 401, "token expired")
 	sobot.FailNext(http.StatusInternalServerError, 500, "boom")
@@ -119,7 +114,6 @@ func TestSecurityNoSecretLeaks(t *testing.T) {
 	keep(e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Full, "application/json", mustJSON(t, map[string]any{"query": fullQuery, "variables": vars})))
 	keep(e.do(t, http.MethodPost, "/graphql", e.tokens["acme"].Basic, "application/json", mustJSON(t, map[string]any{"query": fullQuery, "variables": vars})))
 
-	t.Logf("PHASE %s %v", "// Webhook forgeries", time.Since(start0))
 	// Webhook forgeries and bad pushes.
 	for _, p := range []push{
 		{path: sobotRoute, body: ringing("s1"), appKey: "guess"},
@@ -137,15 +131,17 @@ func TestSecurityNoSecretLeaks(t *testing.T) {
 	keep(e.push(t, replay))
 	keep(e.push(t, replay))
 
-	t.Logf("PHASE %s %v", "// Malformed request", time.Since(start0))
 	// Malformed requests.
 	post(e.tokens["acme"].Full, `{"query":`)
+	// A client's request body (variables may hold a customer's number) is not logged either.
+	secrets["client-pin-5d1e77"] = "a malformed request's body"
+	post(e.tokens["acme"].Full, `{"query":"{ viewer { tenant } }","variables":{"pin":"client-pin-5d1e77"}`)
+	post(e.tokens["acme"].Full, `[{"query":"{ viewer { tenant } }","variables":{"pin":"client-pin-5d1e77"}}]`)
 	post(e.tokens["acme"].Full, `[{"query":"{ viewer { tenant } }"}]`)
 	post(e.tokens["acme"].Full, `{"query":"{ viewer { password } }"}`)
 	keep(e.do(t, http.MethodGet, "/readyz", "", "", nil))
 	keep(e.do(t, http.MethodGet, "/metrics", "", "", nil))
 
-	t.Logf("PHASE %s %v", "// The vendor tokens", time.Since(start0))
 	// The vendor tokens the gateway obtained and sent upstream are secrets too.
 	for _, r := range sobot.Requests() {
 		if tok := strings.TrimSpace(strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")); len(tok) >= 8 {

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams/ccai"
 	"github.com/switchboard-cc/switchboard/upstreams/ccai/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,10 +27,8 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var t0 = time.Date(2025, 3, 12, 14, 30, 0, 0, time.UTC)
 
 type env struct {
-	clock  *simcc.ManualClock
-	center *simcc.Center
+	upstreamstest.Env
 	sim    *sim.Server
-	http   *httptest.Server
 	driver *ccai.Driver
 }
 
@@ -58,8 +56,7 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if o.wrap != nil {
 		h = o.wrap(srv)
 	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(hs.Close)
+	hs := upstreamstest.NewServer(t, h)
 	if o.options == nil {
 		o.options = map[string]any{}
 	}
@@ -86,13 +83,13 @@ func newEnv(t *testing.T, o envOpts) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{clock: clock, center: center, sim: srv, http: hs, driver: d.(*ccai.Driver)}
+	return &env{Env: upstreamstest.Env{Driver: d, Center: center, Clock: clock, Server: hs}, sim: srv, driver: d.(*ccai.Driver)}
 }
 
 // truth is the center's calls of r as the CCAI endpoint has them (no internal calls).
 func (e *env) truth(r upstreams.TimeRange) []simcc.Call {
 	var out []simcc.Call
-	for _, c := range e.center.Calls(r.From, r.To) {
+	for _, c := range e.Center.Calls(r.From, r.To) {
 		if c.Direction != simcc.DirectionInternal {
 			out = append(out, c)
 		}
@@ -394,31 +391,15 @@ func TestBadCredentials(t *testing.T) {
 	}
 }
 
-// rewrite passes requests to the simulator and lets edit change its answer.
-func rewrite(edit func(r *http.Request, rec *httptest.ResponseRecorder)) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			rec := httptest.NewRecorder()
-			next.ServeHTTP(rec, r)
-			edit(r, rec)
-			for k, v := range rec.Header() {
-				w.Header()[k] = v
-			}
-			w.WriteHeader(rec.Code)
-			_, _ = w.Write(rec.Body.Bytes())
-		})
-	}
-}
-
 func TestServerErrorMidPaging(t *testing.T) {
-	wrap := rewrite(func(r *http.Request, rec *httptest.ResponseRecorder) {
+	e := newEnv(t, envOpts{options: map[string]any{"perPage": 50, "retries": 1}})
+	e.Server.Rewrite(func(r *http.Request, rec *httptest.ResponseRecorder) {
 		if r.URL.Query().Get("page") == "3" {
 			rec.Code = http.StatusBadGateway
 			rec.Body.Reset()
 			rec.Body.WriteString(`{"error":"Bad Gateway","message":"upstream timeout","status":502}`)
 		}
 	})
-	e := newEnv(t, envOpts{wrap: wrap, options: map[string]any{"perPage": 50, "retries": 1}})
 	_, err := e.driver.ListQueues(context.Background(), upstreams.TimeRange{From: t0.Add(-6 * time.Hour), To: t0})
 	if !errors.Is(err, upstreams.ErrUnavailable) || !strings.Contains(err.Error(), "upstream timeout") {
 		t.Fatalf("got %v", err)
@@ -436,7 +417,8 @@ func TestLinkLoopAndMalformedLink(t *testing.T) {
 		"foreign":   `<http://evil.example/manager/api/v1/calls?page=2>; rel="next"`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			wrap := rewrite(func(r *http.Request, rec *httptest.ResponseRecorder) {
+			e := newEnv(t, envOpts{options: map[string]any{"perPage": 20}})
+			e.Server.Rewrite(func(r *http.Request, rec *httptest.ResponseRecorder) {
 				v := link
 				if strings.Contains(v, "%s") {
 					v = fmt.Sprintf(v, "http://"+r.Host+r.URL.Path)
@@ -445,7 +427,6 @@ func TestLinkLoopAndMalformedLink(t *testing.T) {
 					rec.Header().Set("Link", v)
 				}
 			})
-			e := newEnv(t, envOpts{wrap: wrap, options: map[string]any{"perPage": 20}})
 			_, err := e.driver.CallVolume(context.Background(), upstreams.TimeseriesQuery{
 				Range: upstreams.TimeRange{From: t0.Add(-6 * time.Hour), To: t0}, Interval: model.IntervalHour})
 			var ue *upstreams.Error
@@ -460,17 +441,20 @@ func TestLinkLoopAndMalformedLink(t *testing.T) {
 }
 
 func TestMalformedDocument(t *testing.T) {
-	wrap := rewrite(func(r *http.Request, rec *httptest.ResponseRecorder) {
-		b := strings.Replace(rec.Body.String(), `"queue_durations":[{"id":`, `"queue_durations":[{"id":{"x":1},"was":`, 1)
-		rec.Body.Reset()
-		rec.Body.WriteString(b)
-	})
-	e := newEnv(t, envOpts{wrap: wrap})
+	e := newEnv(t, envOpts{})
+	e.Server.Rewrite(breakQueueID)
 	_, err := e.driver.ListCalls(context.Background(), upstreams.CallQuery{Range: upstreams.TimeRange{From: t0.Add(-time.Hour), To: t0}, First: 100})
 	var ue *upstreams.Error
 	if !errors.As(err, &ue) || !strings.Contains(ue.Field, "queue_durations[0].id") || ue.Source != "cc1" {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// breakQueueID makes the first queue segment's id an object.
+func breakQueueID(_ *http.Request, rec *httptest.ResponseRecorder) {
+	b := strings.Replace(rec.Body.String(), `"queue_durations":[{"id":`, `"queue_durations":[{"id":{"x":1},"was":`, 1)
+	rec.Body.Reset()
+	rec.Body.WriteString(b)
 }
 
 func TestQueuesAndVolumeFromHistory(t *testing.T) {
@@ -481,11 +465,11 @@ func TestQueuesAndVolumeFromHistory(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(qs) != len(e.center.Queues()) {
-		t.Fatalf("%d queues, want %d", len(qs), len(e.center.Queues()))
+	if len(qs) != len(e.Center.Queues()) {
+		t.Fatalf("%d queues, want %d", len(qs), len(e.Center.Queues()))
 	}
-	for i, sq := range e.center.Queues() {
-		checkQueue(t, qs[i], e.center.QueueStats(sq.ID, r.From, r.To), sq)
+	for i, sq := range e.Center.Queues() {
+		checkQueue(t, qs[i], e.Center.QueueStats(sq.ID, r.From, r.To), sq)
 	}
 	pts, err := e.driver.CallVolume(context.Background(), upstreams.TimeseriesQuery{Range: r, Interval: model.IntervalHour})
 	if err != nil {
@@ -526,90 +510,27 @@ func checkQueue(t *testing.T, q *model.Queue, want simcc.QueueStats, sq simcc.Qu
 	}
 }
 
-// sink records what a stream sends.
-type sink struct {
-	mu     sync.Mutex
-	resets int
-	state  map[string]any
-	events []string // "upsert:<id>:<outcome>" / "remove:<id>"
-	health []model.HealthStatus
-}
-
-func newSink() *sink { return &sink{state: map[string]any{}} }
-
-func (s *sink) Reset(items []upstreams.Item) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.resets++
-	s.state = map[string]any{}
-	for _, it := range items {
-		s.state[it.Key] = it.Value
-	}
-}
-
-func (s *sink) Upsert(key string, v any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.state[key] = v
-	ev := "upsert:" + key
-	if c, ok := v.(*model.Call); ok {
-		ev += ":" + string(c.Outcome)
-	}
-	s.events = append(s.events, ev)
-}
-
-func (s *sink) Remove(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.state, key)
-	s.events = append(s.events, "remove:"+key)
-}
-
-func (s *sink) SetHealth(st model.HealthStatus, _ string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.health = append(s.health, st)
-}
-
-func (s *sink) snapshot() (int, map[string]any, []string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st := make(map[string]any, len(s.state))
-	for k, v := range s.state {
-		st[k] = v
-	}
-	return s.resets, st, slices.Clone(s.events)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+// events renders what a calls stream sent as "upsert:<id>:<outcome>" and "remove:<id>".
+func events(s *upstreamstest.Sink) []string {
+	var out []string
+	for _, ev := range s.Changes() {
+		switch ev.Op {
+		case upstreamstest.OpUpsert:
+			out = append(out, "upsert:"+ev.Key+":"+string(ev.Value.(*model.Call).Outcome))
+		case upstreamstest.OpRemove:
+			out = append(out, "remove:"+ev.Key)
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-func stream(t *testing.T, d *ccai.Driver, topic upstreams.Topic, s *sink) (stop func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Stream(ctx, topic, s) }()
-	return sync.OnceValue(func() error {
-		cancel()
-		return <-done
-	})
+	return out
 }
 
 func TestLiveCallFinishingAppearsWithinOnePoll(t *testing.T) {
 	e := newEnv(t, envOpts{options: map[string]any{"pollInterval": "20ms"}})
-	s := newSink()
-	stop := stream(t, e.driver, upstreams.TopicCalls, s)
-	defer stop()
-	waitFor(t, "snapshot", func() bool { n, _, _ := s.snapshot(); return n == 1 })
-	_, state, _ := s.snapshot()
-	active := e.center.ActiveCalls()
+	s := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.driver, upstreams.TopicCalls, s)
+	upstreamstest.Eventually(t, "snapshot", func() bool { return s.Count(upstreamstest.OpReset) == 1 })
+	state := s.State()
+	active := e.Center.ActiveCalls()
 	var external int
 	for _, c := range active {
 		if c.Direction != simcc.DirectionInternal {
@@ -625,12 +546,12 @@ func TestLiveCallFinishingAppearsWithinOnePoll(t *testing.T) {
 	// Move the center on until one of the snapshot's calls has ended.
 	var ended string
 	for step := 0; step < 200 && ended == ""; step++ {
-		e.clock.Advance(10 * time.Second)
-		e.center.Sync()
+		e.Clock.Advance(10 * time.Second)
+		e.Center.Sync()
 		for id := range state {
 			var seq int64
 			fmt.Sscan(id, &seq)
-			if c, ok := e.center.Call(fmt.Sprintf("c%06d", seq)); ok && !c.EndedAt.IsZero() {
+			if c, ok := e.Center.Call(fmt.Sprintf("c%06d", seq)); ok && !c.EndedAt.IsZero() {
 				ended = id
 			}
 		}
@@ -638,18 +559,18 @@ func TestLiveCallFinishingAppearsWithinOnePoll(t *testing.T) {
 	if ended == "" {
 		t.Fatal("no call ended")
 	}
-	waitFor(t, "the final upsert and remove of call "+ended, func() bool {
-		_, _, evs := s.snapshot()
+	upstreamstest.Eventually(t, "the final upsert and remove of call "+ended, func() bool {
+		evs := events(s)
 		up := slices.IndexFunc(evs, func(ev string) bool {
 			return strings.HasPrefix(ev, "upsert:"+ended+":") && !strings.HasSuffix(ev, ":IN_PROGRESS")
 		})
 		return up >= 0 && slices.Contains(evs[up:], "remove:"+ended)
 	})
-	if err := stop(); err != nil {
+	if err := run.Stop(); err != nil {
 		t.Errorf("stream returned %v", err)
 	}
 	// Every ended call was removed once: no event repeats.
-	_, _, evs := s.snapshot()
+	evs := events(s)
 	var removes []string
 	for _, ev := range evs {
 		if strings.HasPrefix(ev, "remove:") {
@@ -668,35 +589,34 @@ func TestLiveCallFinishingAppearsWithinOnePoll(t *testing.T) {
 
 func TestLiveQueues(t *testing.T) {
 	e := newEnv(t, envOpts{options: map[string]any{"pollInterval": "20ms"}})
-	s := newSink()
-	stop := stream(t, e.driver, upstreams.TopicQueues, s)
-	defer stop()
-	waitFor(t, "snapshot", func() bool { n, _, _ := s.snapshot(); return n == 1 })
+	s := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.driver, upstreams.TopicQueues, s)
+	upstreamstest.Eventually(t, "snapshot", func() bool { return s.Count(upstreamstest.OpReset) == 1 })
 	check := func() {
-		_, state, _ := s.snapshot()
-		day := e.clock.Now().Truncate(24 * time.Hour)
-		for _, sq := range e.center.Queues() {
+		state := s.State()
+		day := e.Clock.Now().Truncate(24 * time.Hour)
+		for _, sq := range e.Center.Queues() {
 			q, ok := state[sim.QueueMenuID(sq.ID)].(*model.Queue)
 			if !ok {
 				t.Fatalf("queue %s missing", sq.ID)
 			}
-			checkQueue(t, q, e.center.QueueStats(sq.ID, day, e.clock.Now()), sq)
+			checkQueue(t, q, e.Center.QueueStats(sq.ID, day, e.Clock.Now()), sq)
 		}
 	}
 	check()
 	e.sim.ResetRequests()
-	e.clock.Advance(2 * time.Minute)
-	e.center.Sync()
-	waitFor(t, "two polls after the move", func() bool { return len(e.sim.Requests()) >= 2 })
+	e.Clock.Advance(2 * time.Minute)
+	e.Center.Sync()
+	upstreamstest.Eventually(t, "two polls after the move", func() bool { return len(e.sim.Requests()) >= 2 })
 	check()
-	if err := stop(); err != nil {
+	if err := run.Stop(); err != nil {
 		t.Errorf("stream returned %v", err)
 	}
 }
 
 func TestStreamFailsOnBadCredentials(t *testing.T) {
 	e := newEnv(t, envOpts{secret: "nope"})
-	s := newSink()
+	s := &upstreamstest.Sink{}
 	err := e.driver.Stream(context.Background(), upstreams.TopicCalls, s)
 	if !errors.Is(err, upstreams.ErrUnauthorized) {
 		t.Fatalf("got %v", err)
@@ -733,4 +653,26 @@ func TestOptions(t *testing.T) {
 	if _, err := ccai.New(context.Background(), spec, upstreams.Deps{}); err == nil {
 		t.Error("bad url accepted")
 	}
+}
+
+func TestConformance(t *testing.T) {
+	upstreamstest.Run(t, upstreamstest.Harness{
+		New: func(t *testing.T, bad bool) upstreamstest.Env {
+			o := envOpts{options: map[string]any{"pollInterval": "20ms"}}
+			if bad {
+				o.secret = upstreamstest.WrongSecret
+			}
+			return newEnv(t, o).Env
+		},
+		CallIDs: func(c *simcc.Center, r upstreams.TimeRange) []string {
+			var ids []string
+			for _, call := range c.Calls(r.From, r.To) {
+				if call.Direction != simcc.DirectionInternal {
+					ids = append(ids, sim.CallID(call.Seq))
+				}
+			}
+			return ids
+		},
+		Malform: breakQueueID,
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -20,17 +21,16 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams"
 	"github.com/switchboard-cc/switchboard/upstreams/portsip/sim"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 // testNow is a Wednesday afternoon, so the center is busy; its history starts 3 days before.
 var testNow = time.Date(2025, 10, 1, 15, 0, 0, 0, time.UTC)
 
 type env struct {
+	upstreamstest.Env
 	d   *Driver
 	srv *sim.Server
-	cc  *simcc.Center
-	clk *simcc.ManualClock
-	hs  *httptest.Server
 }
 
 // newEnv starts the simulator on loopback and a driver for it; change edits the demo
@@ -44,8 +44,8 @@ func newEnv(t *testing.T, change func(opts map[string]any, secrets map[string]st
 	if wrap != nil {
 		h = wrap(srv)
 	}
-	hs := httptest.NewServer(h)
-	t.Cleanup(func() { hs.Close(); srv.Close(); cc.Close() })
+	t.Cleanup(func() { srv.Close(); cc.Close() })
+	hs := upstreamstest.NewServer(t, h)
 	src.Options["ratePerSec"] = 10000
 	if change != nil {
 		change(src.Options, src.Secrets)
@@ -57,11 +57,11 @@ func newEnv(t *testing.T, change func(opts map[string]any, secrets map[string]st
 			}
 			return "", errors.New("no such secret")
 		}}
-	d, err := New(context.Background(), spec, upstreams.Deps{HTTPClient: hs.Client(), Now: clk.Now})
+	d, err := New(context.Background(), spec, upstreams.Deps{HTTPClient: hs.Client(), Now: clk.Now, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{d: d.(*Driver), srv: srv, cc: cc, clk: clk, hs: hs}
+	return &env{Env: upstreamstest.Env{Driver: d, Center: cc, Clock: clk, Server: hs}, d: d.(*Driver), srv: srv}
 }
 
 func (e *env) paths(prefix string) []sim.RequestRecord {
@@ -107,21 +107,21 @@ func TestQueueStatsEqualCenter(t *testing.T) {
 	ctx := context.Background()
 	for _, r := range []upstreams.TimeRange{
 		{From: testNow.Truncate(24 * time.Hour), To: testNow},
-		{From: e.cc.Start(), To: testNow},
+		{From: e.Center.Start(), To: testNow},
 	} {
 		queues, err := e.d.ListQueues(ctx, r)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(queues) != len(e.cc.Queues()) {
-			t.Fatalf("got %d queues, want %d", len(queues), len(e.cc.Queues()))
+		if len(queues) != len(e.Center.Queues()) {
+			t.Fatalf("got %d queues, want %d", len(queues), len(e.Center.Queues()))
 		}
-		for i, q := range e.cc.Queues() {
+		for i, q := range e.Center.Queues() {
 			got := queues[i]
 			if got.VendorID != sim.QueueNumber(i) || got.Name != q.Name || *got.SLASeconds != q.SLASeconds {
 				t.Errorf("queue %d = %s %q sla %d", i, got.VendorID, got.Name, *got.SLASeconds)
 			}
-			want := expectedStats(e.cc.QueueStats(q.ID, r.From, r.To))
+			want := expectedStats(e.Center.QueueStats(q.ID, r.From, r.To))
 			if *want.Offered == 0 {
 				t.Fatalf("queue %s has no calls in %v: the test proves nothing", q.ID, r)
 			}
@@ -132,7 +132,7 @@ func TestQueueStatsEqualCenter(t *testing.T) {
 	}
 	// One request per queue, each with its SLA threshold.
 	reqs := e.paths("/api/dataflow/queues/summary")
-	if len(reqs) != 2*len(e.cc.Queues()) {
+	if len(reqs) != 2*len(e.Center.Queues()) {
 		t.Fatalf("%d summary requests, want one per queue and range", len(reqs))
 	}
 	if want := `"queues":[{"number":"8000","sla_secs":20}]`; !strings.Contains(reqs[0].Body, want) {
@@ -142,7 +142,7 @@ func TestQueueStatsEqualCenter(t *testing.T) {
 
 func TestQueueSLAFromOptions(t *testing.T) {
 	e := newEnv(t, func(o map[string]any, _ map[string]string) { o["slaSeconds"] = map[string]any{"8001": 45} }, nil)
-	r := upstreams.TimeRange{From: e.cc.Start(), To: testNow}
+	r := upstreams.TimeRange{From: e.Center.Start(), To: testNow}
 	queues, err := e.d.ListQueues(context.Background(), r)
 	if err != nil {
 		t.Fatal(err)
@@ -154,7 +154,7 @@ func TestQueueSLAFromOptions(t *testing.T) {
 		t.Error("the configured SLA was not sent")
 	}
 	// A different threshold changes only answered-within-SLA and the service level.
-	st := e.cc.QueueStats(e.cc.Queues()[1].ID, r.From, r.To)
+	st := e.Center.QueueStats(e.Center.Queues()[1].ID, r.From, r.To)
 	got := queues[1].Stats
 	if *got.Offered != st.Offered || *got.Answered != st.Answered || *got.AnsweredWithinSLA < st.AnsweredWithinSLA {
 		t.Errorf("45 s stats %+v do not fit the center's 30 s stats %+v", got, st)
@@ -164,8 +164,8 @@ func TestQueueSLAFromOptions(t *testing.T) {
 func TestQueueTimeseriesSplitsIntoDays(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
-	q := e.cc.Queues()[0]
-	r := upstreams.TimeRange{From: e.cc.Start(), To: e.cc.Start().Add(72 * time.Hour)}
+	q := e.Center.Queues()[0]
+	r := upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(72 * time.Hour)}
 
 	pts, err := e.d.QueueTimeseries(ctx, "8000", upstreams.TimeseriesQuery{Range: r, Interval: model.IntervalHour})
 	if err != nil {
@@ -192,7 +192,7 @@ func TestQueueTimeseriesSplitsIntoDays(t *testing.T) {
 	total := 0
 	for i, p := range pts {
 		from := r.From.Add(time.Duration(i) * time.Hour)
-		st := e.cc.QueueStats(q.ID, from, from.Add(time.Hour))
+		st := e.Center.QueueStats(q.ID, from, from.Add(time.Hour))
 		want := &model.TimeseriesPoint{From: from, To: from.Add(time.Hour), Offered: model.Ptr(st.Offered), Answered: model.Ptr(st.Answered),
 			Abandoned: model.Ptr(st.Abandoned), AverageSpeedOfAnswerSeconds: st.AverageSpeedOfAnswerSeconds, AverageHandleSeconds: st.AverageHandleSeconds}
 		if d := cmp.Diff(want, p, approx); d != "" {
@@ -213,7 +213,7 @@ func TestQueueTimeseriesSplitsIntoDays(t *testing.T) {
 		t.Fatalf("DAY: %d points from %d requests, want 3 from 3", len(days), len(e.paths("/api/dataflow/queues/timeseries")))
 	}
 	for i, p := range days {
-		st := e.cc.QueueStats(q.ID, p.From, p.To)
+		st := e.Center.QueueStats(q.ID, p.From, p.To)
 		if !p.From.Equal(r.From.Add(time.Duration(i)*24*time.Hour)) || *p.Offered != st.Offered || *p.Answered != st.Answered || *p.Abandoned != st.Abandoned {
 			t.Errorf("day %d = %v offered %d answered %d abandoned %d; center %d %d %d", i, p.From, *p.Offered, *p.Answered, *p.Abandoned, st.Offered, st.Answered, st.Abandoned)
 		}
@@ -223,7 +223,7 @@ func TestQueueTimeseriesSplitsIntoDays(t *testing.T) {
 func TestTimeseriesBadArgumentsSendNothing(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
-	day := upstreams.TimeRange{From: e.cc.Start(), To: e.cc.Start().Add(24 * time.Hour)}
+	day := upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(24 * time.Hour)}
 	for name, call := range map[string]func() error{
 		"half hour": func() error {
 			_, err := e.d.QueueTimeseries(ctx, "8000", upstreams.TimeseriesQuery{Range: day, Interval: model.IntervalHalfHour})
@@ -275,15 +275,15 @@ func TestTimeseriesBadArgumentsSendNothing(t *testing.T) {
 func TestAgentQueueFigures(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
-	a := e.cc.Agents()[0]
-	qi := slices.IndexFunc(e.cc.Queues(), func(q simcc.Queue) bool { return q.ID == a.QueueIDs[0] })
-	r := upstreams.TimeRange{From: e.cc.Start(), To: e.cc.Start().Add(48 * time.Hour)}
+	a := e.Center.Agents()[0]
+	qi := slices.IndexFunc(e.Center.Queues(), func(q simcc.Queue) bool { return q.ID == a.QueueIDs[0] })
+	r := upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(48 * time.Hour)}
 	sum, err := e.d.AgentQueueSummary(ctx, sim.QueueNumber(qi), a.Extension, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	offered, answered := 0, 0
-	for _, c := range e.cc.Calls(r.From.Add(-4*time.Hour), r.To) {
+	for _, c := range e.Center.Calls(r.From.Add(-4*time.Hour), r.To) {
 		for _, l := range c.Legs {
 			if l.AgentID == a.ID && l.QueueID == a.QueueIDs[0] && !l.OfferedAt.Before(r.From) && l.OfferedAt.Before(r.To) {
 				offered++
@@ -322,7 +322,7 @@ func TestListCallsPagesLikeTheCenter(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
 	r := upstreams.TimeRange{From: testNow.Add(-8 * time.Hour), To: testNow}
-	truth := e.cc.Calls(r.From, r.To)
+	truth := e.Center.Calls(r.From, r.To)
 	if len(truth) < 150 {
 		t.Fatalf("only %d calls: the test needs more than a page", len(truth))
 	}
@@ -390,7 +390,7 @@ func TestGetCallAndLegs(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
 	var picked []simcc.Call
-	for _, c := range e.cc.Calls(testNow.Add(-3*time.Hour), testNow) {
+	for _, c := range e.Center.Calls(testNow.Add(-3*time.Hour), testNow) {
 		if len(c.Legs) > 1 && !c.EndedAt.IsZero() || len(picked) < 3 && len(c.Legs) == 1 {
 			picked = append(picked, c)
 		}
@@ -418,7 +418,7 @@ func TestGetCallAndLegs(t *testing.T) {
 		t.Fatalf("legs for %d calls, want %d", len(legs), len(picked))
 	}
 	ext := map[string]string{}
-	for _, a := range e.cc.Agents() {
+	for _, a := range e.Center.Agents() {
 		ext[a.ID] = a.Extension
 	}
 	for i, c := range picked {
@@ -437,9 +437,9 @@ func TestGetCallAndLegs(t *testing.T) {
 func TestCallVolume(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
-	r := upstreams.TimeRange{From: e.cc.Start(), To: e.cc.Start().Add(72 * time.Hour)}
+	r := upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(72 * time.Hour)}
 	count := func(from, to time.Time) (total, answered int) {
-		for _, c := range e.cc.Calls(from, to) {
+		for _, c := range e.Center.Calls(from, to) {
 			total++
 			if c.Outcome == simcc.OutcomeAnswered {
 				answered++
@@ -591,7 +591,7 @@ func TestTokenRefreshAndRetryAfter401(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Just before the 30-minute lifetime ends the driver refreshes instead of waiting for a 401.
-	e.clk.Advance(29*time.Minute + 30*time.Second)
+	e.Clock.Advance(29*time.Minute + 30*time.Second)
 	if _, err := e.d.ListCalls(ctx, upstreams.CallQuery{Range: r, First: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -617,7 +617,7 @@ func TestTokenRefreshAndRetryAfter401(t *testing.T) {
 func TestErrorsBodySurfaces(t *testing.T) {
 	e := newEnv(t, nil, nil)
 	ctx := context.Background()
-	day := upstreams.TimeseriesQuery{Range: upstreams.TimeRange{From: e.cc.Start(), To: e.cc.Start().Add(time.Hour)}, Interval: model.IntervalHour}
+	day := upstreams.TimeseriesQuery{Range: upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(time.Hour)}, Interval: model.IntervalHour}
 	_, err := e.d.QueueTimeseries(ctx, "9999", day)
 	ue := wantKind(t, err, upstreams.ErrBadArgument)
 	if ue.Detail != "HTTP 400: INVALID_QUEUE: unknown queue number 9999" {
@@ -684,91 +684,44 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	}
 }
 
-// recorder is a Sink that records what the stream sent.
-type recorder struct {
-	mu      sync.Mutex
-	resets  [][]upstreams.Item
-	upserts []upstreams.Item
-	removes []string
-	health  []model.HealthStatus
-}
-
-func (r *recorder) Reset(items []upstreams.Item) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.resets = append(r.resets, items)
-}
-
-func (r *recorder) Upsert(key string, v any) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.upserts = append(r.upserts, upstreams.Item{Key: key, Value: v})
-}
-
-func (r *recorder) Remove(key string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.removes = append(r.removes, key)
-}
-
-func (r *recorder) SetHealth(s model.HealthStatus, _ string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.health = append(r.health, s)
-}
-
-func (r *recorder) waitFor(t *testing.T, what string, ok func(*recorder) bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		r.mu.Lock()
-		done := ok(r)
-		r.mu.Unlock()
-		if done {
-			return
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("timed out waiting for %s", what)
-}
-
 func TestStreamQueuesAndCalls(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	e := newEnv(t, func(o map[string]any, _ map[string]string) { o["pollInterval"] = "10ms" }, nil)
 	ctx, cancel := context.WithCancel(context.Background())
-	qs, cs := &recorder{}, &recorder{}
+	qs, cs := &upstreamstest.Sink{}, &upstreamstest.Sink{}
 	var wg sync.WaitGroup
 	errs := make(chan error, 2)
-	for topic, sink := range map[upstreams.Topic]*recorder{upstreams.TopicQueues: qs, upstreams.TopicCalls: cs} {
+	for topic, sink := range map[upstreams.Topic]*upstreamstest.Sink{upstreams.TopicQueues: qs, upstreams.TopicCalls: cs} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			errs <- e.d.Stream(ctx, topic, sink)
 		}()
 	}
-	qs.waitFor(t, "queue snapshot", func(r *recorder) bool { return len(r.resets) == 1 })
-	cs.waitFor(t, "call snapshot", func(r *recorder) bool { return len(r.resets) == 1 })
-	if n := len(qs.resets[0]); n != len(e.cc.Queues()) {
+	first := func(s *upstreamstest.Sink) []upstreams.Item {
+		return s.WaitFor(t, "snapshot", func(ev []upstreamstest.Event) bool { return len(ev) > 0 && ev[0].Op == upstreamstest.OpReset })[0].Items
+	}
+	if n := len(first(qs)); n != len(e.Center.Queues()) {
 		t.Fatalf("queue snapshot has %d queues", n)
 	}
-	active := len(e.cc.ActiveCalls())
-	if n := len(cs.resets[0]); n != active {
+	active := len(e.Center.ActiveCalls())
+	if n := len(first(cs)); n != active {
 		t.Errorf("call snapshot has %d calls, the center %d in progress", n, active)
 	}
 
 	startedBefore := testNow
-	e.clk.Advance(10 * time.Minute)
-	e.cc.Sync()
+	e.Clock.Advance(10 * time.Minute)
+	e.Center.Sync()
 	ended := map[string]bool{}
-	for _, c := range e.cc.Calls(testNow.Add(-4*time.Hour), e.clk.Now()) {
+	for _, c := range e.Center.Calls(testNow.Add(-4*time.Hour), e.Clock.Now()) {
 		if !c.EndedAt.IsZero() && c.EndedAt.After(startedBefore) {
 			ended[sim.SessionID(c.Seq)] = true
 		}
 	}
-	qs.waitFor(t, "queue update", func(r *recorder) bool { return len(r.upserts) > 0 })
-	cs.waitFor(t, "every call that ended to be removed", func(r *recorder) bool {
+	upstreamstest.Eventually(t, "queue update", func() bool { return qs.Count(upstreamstest.OpUpsert) > 0 })
+	upstreamstest.Eventually(t, "every call that ended to be removed", func() bool {
 		n := 0
-		for _, k := range r.removes {
+		for _, k := range cs.Keys(upstreamstest.OpRemove) {
 			if ended[k] {
 				n++
 			}
@@ -785,22 +738,51 @@ func TestStreamQueuesAndCalls(t *testing.T) {
 	}
 	// Every removed call was upserted as ended just before.
 	last := map[string]*model.Call{}
-	for _, u := range cs.upserts {
-		last[u.Key] = u.Value.(*model.Call)
+	var firstQueue *model.Queue
+	for _, u := range cs.Changes() {
+		if u.Op == upstreamstest.OpUpsert {
+			last[u.Key] = u.Value.(*model.Call)
+		}
 	}
-	for _, k := range cs.removes {
+	for _, u := range qs.Changes() {
+		if u.Op == upstreamstest.OpUpsert && firstQueue == nil {
+			firstQueue = u.Value.(*model.Queue)
+		}
+	}
+	for _, k := range cs.Keys(upstreamstest.OpRemove) {
 		if c := last[k]; c == nil || c.EndedAt == nil {
 			t.Errorf("call %s removed without a final upsert", k)
 		}
 	}
-	q := qs.upserts[0].Value.(*model.Queue)
-	qi := slices.IndexFunc(e.cc.Queues(), func(x simcc.Queue) bool { return x.Name == q.Name })
-	st := e.cc.QueueStats(e.cc.Queues()[qi].ID, *q.Stats.From, *q.Stats.To)
+	q := firstQueue
+	qi := slices.IndexFunc(e.Center.Queues(), func(x simcc.Queue) bool { return x.Name == q.Name })
+	st := e.Center.QueueStats(e.Center.Queues()[qi].ID, *q.Stats.From, *q.Stats.To)
 	if *q.Stats.Offered != st.Offered {
 		t.Errorf("live queue offered %d, center %d", *q.Stats.Offered, st.Offered)
 	}
-	if qs.health[len(qs.health)-1] != model.HealthStatusLive {
-		t.Errorf("stream health %v", qs.health)
+	if h, _ := qs.Health(); h != model.HealthStatusLive {
+		t.Errorf("stream health %v", qs.Healths())
 	}
-	e.hs.Close()
+	e.Server.Close()
+}
+
+func TestConformance(t *testing.T) {
+	upstreamstest.Run(t, upstreamstest.Harness{
+		New: func(t *testing.T, bad bool) upstreamstest.Env {
+			return newEnv(t, func(o map[string]any, s map[string]string) {
+				o["pollInterval"] = "10ms"
+				if bad {
+					s["password"] = upstreamstest.WrongSecret
+				}
+			}, nil).Env
+		},
+		CallIDs: func(c *simcc.Center, r upstreams.TimeRange) []string { return sessionIDs(c.Calls(r.From, r.To)) },
+		Malform: func(r *http.Request, rec *httptest.ResponseRecorder) {
+			if r.URL.Path == "/api/dataflow/analytics/calls/history" {
+				b := strings.Replace(rec.Body.String(), `"start_time":"`, `"start_time":1759312800,"was":"`, 1)
+				rec.Body.Reset()
+				rec.Body.WriteString(b)
+			}
+		},
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +16,7 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams"
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 	"github.com/switchboard-cc/switchboard/upstreams/sobot/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -25,24 +25,28 @@ var simStart = time.Date(2025, 3, 13, 10, 30, 0, 0, time.UTC)
 
 // env is a center, its Sobot simulator on loopback, and a driver pointed at it.
 type env struct {
-	clk    *simcc.ManualClock
-	center *simcc.Center
-	srv    *sim.Server
-	ts     *httptest.Server
-	d      *Driver
+	upstreamstest.Env
+	srv *sim.Server
+	d   *Driver
 	// inFlight and maxInFlight count concurrent partycdrs requests at the server.
 	inFlight, maxInFlight atomic.Int32
 }
 
 func newEnv(t *testing.T, cfg sim.Config, opts map[string]any) *env {
 	t.Helper()
-	e := &env{clk: simcc.NewManualClock(simStart)}
-	e.center = simcc.New(simcc.Config{Name: "Sobot test", Seed: 7, Clock: e.clk, HistoryDays: 1})
+	return newEnvSecrets(t, cfg, opts, nil)
+}
+
+// newEnvSecrets is newEnv with the driver's secrets (nil: the right ones).
+func newEnvSecrets(t *testing.T, cfg sim.Config, opts map[string]any, secrets map[string]string) *env {
+	t.Helper()
+	e := &env{Env: upstreamstest.Env{Clock: simcc.NewManualClock(simStart)}}
+	e.Center = simcc.New(simcc.Config{Name: "Sobot test", Seed: 7, Clock: e.Clock, HistoryDays: 1})
 	if cfg.AppID == "" {
 		cfg = sim.Config{AppID: "app", AppSecret: "secret", CompanyID: "comp", TokenTTL: cfg.TokenTTL}
 	}
-	e.srv = sim.New(e.center, cfg)
-	e.ts = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	e.srv = sim.New(e.Center, cfg)
+	e.Server = upstreamstest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/partycdrs") {
 			n := e.inFlight.Add(1)
 			defer e.inFlight.Add(-1)
@@ -61,15 +65,14 @@ func newEnv(t *testing.T, cfg sim.Config, opts map[string]any) *env {
 	}
 	opts["companyId"] = "comp"
 	tr := &http.Transport{}
-	d, err := New(context.Background(), testSpec(e.ts.URL, opts, nil), upstreams.Deps{Now: e.clk.Now, HTTPClient: &http.Client{Transport: tr}, Logger: quiet})
+	d, err := New(context.Background(), testSpec(e.Server.URL, opts, secrets), upstreams.Deps{Now: e.Clock.Now, HTTPClient: &http.Client{Transport: tr}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.d = d.(*Driver)
+	e.Driver, e.d = d, d.(*Driver)
 	t.Cleanup(func() {
 		e.srv.Close()
-		e.ts.Close()
-		e.center.Close()
+		e.Center.Close()
 		tr.CloseIdleConnections()
 	})
 	return e
@@ -103,7 +106,7 @@ func wantOutcome(c simcc.Call) model.Outcome {
 func TestListCallsPagesToTheEnd(t *testing.T) {
 	e := newEnv(t, sim.Config{}, map[string]any{"pageSize": 50})
 	r := upstreams.TimeRange{From: simStart.Add(-24 * time.Hour), To: simStart}
-	truth := e.center.Calls(r.From, r.To)
+	truth := e.Center.Calls(r.From, r.To)
 	if len(truth) < 200 {
 		t.Fatalf("center has only %d calls; the test needs several vendor pages", len(truth))
 	}
@@ -169,7 +172,7 @@ func TestListCallsDirectionPushedUpstream(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := 0
-	for _, c := range e.center.Calls(r.From, r.To) {
+	for _, c := range e.Center.Calls(r.From, r.To) {
 		if c.Direction == simcc.DirectionOutbound {
 			want++
 		}
@@ -187,7 +190,7 @@ func TestListCallsDirectionPushedUpstream(t *testing.T) {
 // answeredWithLegs picks calls of the last day with several legs.
 func answeredWithLegs(e *env, n int) []simcc.Call {
 	var out []simcc.Call
-	for _, c := range e.center.Calls(simStart.Add(-24*time.Hour), simStart) {
+	for _, c := range e.Center.Calls(simStart.Add(-24*time.Hour), simStart) {
 		if len(c.Legs) >= 2 && !c.EndedAt.IsZero() && len(out) < n {
 			out = append(out, c)
 		}
@@ -250,7 +253,7 @@ func TestAgentsMatchCenter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	truth := e.center.AgentStatuses()
+	truth := e.Center.AgentStatuses()
 	if len(agents) != len(truth) {
 		t.Fatalf("%d agents, center has %d", len(agents), len(truth))
 	}
@@ -287,7 +290,7 @@ func TestTokenRenewal(t *testing.T) {
 	if n := e.count(http.MethodPost, "/tokens/company"); n != 1 {
 		t.Fatalf("%d token requests before half the lifetime, want 1", n)
 	}
-	e.clk.Advance(31 * time.Minute) // past half of the 1 h lifetime read from exp
+	e.Clock.Advance(31 * time.Minute) // past half of the 1 h lifetime read from exp
 	if _, err := e.d.ListCalls(ctx, q); err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +337,7 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("persistent 503: err = %v, want ErrUnavailable", err)
 	}
 
-	bad := newTestDriver(t, testSpec(e.ts.URL, map[string]any{"appId": "app"}, map[string]string{"appSecret": "not-the-secret-xyz"}), e.clk.Now)
+	bad := newTestDriver(t, testSpec(e.Server.URL, map[string]any{"appId": "app"}, map[string]string{"appSecret": "not-the-secret-xyz"}), e.Clock.Now)
 	_, err = bad.ListCalls(ctx, q)
 	if !errors.Is(err, upstreams.ErrUnauthorized) || strings.Contains(err.Error(), "not-the-secret-xyz") {
 		t.Fatalf("token refusal: err = %v", err)
@@ -347,8 +350,8 @@ func TestErrors(t *testing.T) {
 func TestAgentStateHistory(t *testing.T) {
 	e := newEnv(t, sim.Config{}, map[string]any{"pageSize": 20})
 	r := upstreams.TimeRange{From: simStart.Add(-8 * time.Hour), To: simStart.Add(-30 * time.Second)}
-	agent := e.center.Agents()[0].ID
-	truth := e.center.AgentSpans(agent, r.From, r.To)
+	agent := e.Center.Agents()[0].ID
+	truth := e.Center.AgentSpans(agent, r.From, r.To)
 	spans, err := e.d.AgentStateHistory(context.Background(), agent, r)
 	if err != nil {
 		t.Fatal(err)
@@ -375,7 +378,7 @@ func TestReports(t *testing.T) {
 		t.Fatalf("%d points, want 24", len(pts))
 	}
 	var inbound, outbound int
-	for _, c := range e.center.Calls(q.Range.From, q.Range.To) {
+	for _, c := range e.Center.Calls(q.Range.From, q.Range.To) {
 		switch c.Direction {
 		case simcc.DirectionInbound:
 			inbound++
@@ -391,13 +394,13 @@ func TestReports(t *testing.T) {
 	if gotIn != inbound || gotOut != outbound || inbound == 0 {
 		t.Fatalf("callVolume inbound/outbound = %d/%d, center %d/%d", gotIn, gotOut, inbound, outbound)
 	}
-	qid := e.center.Queues()[0].ID
+	qid := e.Center.Queues()[0].ID
 	qpts, err := e.d.QueueTimeseries(context.Background(), qid, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	offered := 0
-	for _, c := range e.center.Calls(q.Range.From, q.Range.To) {
+	for _, c := range e.Center.Calls(q.Range.From, q.Range.To) {
 		for _, l := range c.Legs {
 			if l.QueueID == qid && c.Direction == simcc.DirectionInbound && !l.OfferedAt.Before(q.Range.From) && l.OfferedAt.Before(q.Range.To) {
 				offered++
@@ -413,31 +416,8 @@ func TestReports(t *testing.T) {
 	}
 }
 
-// startStream runs d.Stream in a goroutine. stop cancels it and returns its error; done is
-// closed when it returns by itself, and stop then returns that error.
-func startStream(t *testing.T, d *Driver, topic upstreams.Topic, sink upstreams.Sink) (stop func() error, done <-chan struct{}) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan struct{})
-	var err error
-	go func() {
-		defer close(ch)
-		err = d.Stream(ctx, topic, sink)
-	}()
-	stop = func() error {
-		cancel()
-		select {
-		case <-ch:
-		case <-time.After(10 * time.Second):
-			t.Fatal("stream did not stop")
-		}
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop, ch
-}
-
 // agentStates folds a sink's events into agent states by key.
-func agentStates(ev []sinkEvent) map[string]model.AgentState {
+func agentStates(ev []upstreamstest.Event) map[string]model.AgentState {
 	m := map[string]model.AgentState{}
 	for _, e := range ev {
 		switch e.Op {
@@ -477,55 +457,50 @@ func sameStates(a, b map[string]model.AgentState) bool {
 
 func TestSSEFullThenPatches(t *testing.T) {
 	e := newEnv(t, sim.Config{}, nil)
-	sink := newRecSink()
-	stop, _ := startStream(t, e.d, upstreams.TopicAgents, sink)
-	sink.waitFor(t, "the full message", func(ev []sinkEvent) bool { return len(ev) > 0 && ev[0].Op == "reset" })
-	if !sameStates(agentStates(sink.snapshot()), centerStates(e.center)) {
+	sink := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.d, upstreams.TopicAgents, sink)
+	sink.WaitFor(t, "the full message", func(ev []upstreamstest.Event) bool { return len(ev) > 0 && ev[0].Op == "reset" })
+	if !sameStates(agentStates(sink.Changes()), centerStates(e.Center)) {
 		t.Fatal("snapshot differs from the center")
 	}
-	before := len(sink.snapshot())
-	e.clk.Advance(10 * time.Minute)
-	e.center.Sync()
-	want := centerStates(e.center)
-	ev := sink.waitFor(t, "patches bringing the center's states", func(ev []sinkEvent) bool { return sameStates(agentStates(ev), want) && len(ev) > before })
+	before := len(sink.Changes())
+	e.Clock.Advance(10 * time.Minute)
+	e.Center.Sync()
+	want := centerStates(e.Center)
+	ev := sink.WaitFor(t, "patches bringing the center's states", func(ev []upstreamstest.Event) bool { return sameStates(agentStates(ev), want) && len(ev) > before })
 	for _, x := range ev[1:] {
 		if x.Op == "reset" {
 			t.Fatal("a second full message: patches were not applied")
 		}
 	}
-	if err := stop(); !errors.Is(err, context.Canceled) {
+	if err := run.Stop(); !errors.Is(err, context.Canceled) {
 		t.Fatalf("stream ended with %v, want context.Canceled", err)
 	}
 }
 
 func TestSSEQueuesTopic(t *testing.T) {
 	e := newEnv(t, sim.Config{}, nil)
-	sink := newRecSink()
-	startStream(t, e.d, upstreams.TopicQueues, sink)
-	ev := sink.waitFor(t, "the tenant queue", func(ev []sinkEvent) bool { return len(ev) > 0 })
+	sink := &upstreamstest.Sink{}
+	upstreamstest.StartStream(t, e.d, upstreams.TopicQueues, sink)
+	ev := sink.WaitFor(t, "the tenant queue", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
 	q := ev[0].Items[0].Value.(*model.Queue)
 	total := 0
 	for _, c := range q.Stats.AgentsByState {
 		total += c.Count
 	}
-	if q.VendorID != TenantQueueID || total != len(e.center.Agents()) || q.Stats.Answered == nil {
+	if q.VendorID != TenantQueueID || total != len(e.Center.Agents()) || q.Stats.Answered == nil {
 		t.Fatalf("queue = %+v, agents by state total %d", q, total)
 	}
 }
 
 func TestSSEDroppedMidLine(t *testing.T) {
 	e := newEnv(t, sim.Config{}, nil)
-	sink := newRecSink()
-	stop, done := startStream(t, e.d, upstreams.TopicAgents, sink)
-	sink.waitFor(t, "the full message", func(ev []sinkEvent) bool { return len(ev) > 0 })
+	sink := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.d, upstreams.TopicAgents, sink)
+	sink.WaitFor(t, "the full message", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
 	e.srv.BreakStreams()
-	select {
-	case <-done:
-		if err := stop(); err == nil || !errors.Is(err, upstreams.ErrUnavailable) || !strings.Contains(err.Error(), "unexpected EOF") {
-			t.Fatalf("dropped stream returned %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("stream did not end after the connection dropped")
+	if err := run.Wait(); err == nil || !errors.Is(err, upstreams.ErrUnavailable) || !strings.Contains(err.Error(), "unexpected EOF") {
+		t.Fatalf("dropped stream returned %v", err)
 	}
 }
 
@@ -535,9 +510,9 @@ func TestSSEAfter401Reconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.srv.RevokeTokens()
-	sink := newRecSink()
-	startStream(t, e.d, upstreams.TopicAgents, sink)
-	sink.waitFor(t, "the full message after renewing the token", func(ev []sinkEvent) bool { return len(ev) > 0 })
+	sink := &upstreamstest.Sink{}
+	upstreamstest.StartStream(t, e.d, upstreams.TopicAgents, sink)
+	sink.WaitFor(t, "the full message after renewing the token", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
 }
 
 func TestRecordings(t *testing.T) {
@@ -546,7 +521,7 @@ func TestRecordings(t *testing.T) {
 		t.Fatal("HasRecordings = false")
 	}
 	var url string
-	for _, c := range e.center.Calls(simStart.Add(-6*time.Hour), simStart) {
+	for _, c := range e.Center.Calls(simStart.Add(-6*time.Hour), simStart) {
 		if c.Recorded {
 			got, err := e.d.GetCall(context.Background(), c.ID)
 			if err != nil || got.RecordingURL == nil {
@@ -571,4 +546,24 @@ func TestRecordings(t *testing.T) {
 	if _, _, err := e.d.OpenRecording(context.Background(), "::"); !errors.Is(err, upstreams.ErrBadArgument) {
 		t.Fatalf("bad URL: %v", err)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	upstreamstest.Run(t, upstreamstest.Harness{
+		New: func(t *testing.T, bad bool) upstreamstest.Env {
+			var secrets map[string]string
+			if bad {
+				secrets = map[string]string{"appSecret": upstreamstest.WrongSecret, "appKey": "key"}
+			}
+			return newEnvSecrets(t, sim.Config{}, nil, secrets).Env
+		},
+		CallIDs: func(c *simcc.Center, r upstreams.TimeRange) []string {
+			var ids []string
+			for _, call := range c.Calls(r.From, r.To) {
+				ids = append(ids, call.ID)
+			}
+			return ids
+		},
+		WebhookTopics: []upstreams.Topic{upstreams.TopicCalls},
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -133,7 +132,6 @@ func FuzzSobotSSE(f *testing.F) {
 	f.Add([]byte("data: {\"MessageID\":\"EventAgentsMetricsWatch\"\n"))
 	d := fuzzDriver(f)
 	f.Fuzz(func(t *testing.T, stream []byte) {
-		defer skipKnownNilAgentBug(t)
 		for _, topic := range []upstreams.Topic{upstreams.TopicAgents, upstreams.TopicQueues} {
 			w := &watch{d: d, topic: topic, sink: newRecSink()}
 			err := readSSE(bytes.NewReader(stream), func(data []byte) error { return w.handle("fuzzing", data) })
@@ -143,19 +141,6 @@ func FuzzSobotSSE(f *testing.F) {
 			}
 		}
 	})
-}
-
-// skipKnownNilAgentBug turns the panic of an open bug into a skip so CI stays green until
-// it is fixed (then delete this): a patch replacing a whole agent with null stores a nil
-// document (watch.patch, live.go), and the next field patch of that agent writes to the nil
-// map. Regression input: testdata/fuzz/FuzzSobotSSE/null_agent_then_field_patch.
-func skipKnownNilAgentBug(t *testing.T) {
-	if r := recover(); r != nil {
-		if fmt.Sprint(r) == "assignment to entry in nil map" {
-			t.Skip("known bug: watch.patch stores a null agent document, a later field patch panics")
-		}
-		panic(r)
-	}
 }
 
 // mappingKinds are the testdata kinds runCase maps from one document.

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 // quiet drops the driver's warnings in tests.
@@ -57,64 +57,8 @@ func newTestDriver(t *testing.T, spec upstreams.SourceSpec, now func() time.Time
 	return d.(*Driver)
 }
 
-// recSink records what a stream sends.
-type recSink struct {
-	mu     sync.Mutex
-	events []sinkEvent
-	health []model.HealthStatus
-	notify chan struct{}
-}
-
-type sinkEvent struct {
-	Op    string
-	Key   string           `json:",omitempty"`
-	Value any              `json:",omitempty"`
-	Items []upstreams.Item `json:",omitempty"`
-}
-
-func newRecSink() *recSink { return &recSink{notify: make(chan struct{}, 1)} }
-
-func (s *recSink) add(e sinkEvent) {
-	s.mu.Lock()
-	s.events = append(s.events, e)
-	s.mu.Unlock()
-	select {
-	case s.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (s *recSink) Reset(items []upstreams.Item) { s.add(sinkEvent{Op: "reset", Items: items}) }
-func (s *recSink) Upsert(key string, v any)     { s.add(sinkEvent{Op: "upsert", Key: key, Value: v}) }
-func (s *recSink) Remove(key string)            { s.add(sinkEvent{Op: "remove", Key: key}) }
-func (s *recSink) SetHealth(st model.HealthStatus, _ string) {
-	s.mu.Lock()
-	s.health = append(s.health, st)
-	s.mu.Unlock()
-}
-
-func (s *recSink) snapshot() []sinkEvent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]sinkEvent(nil), s.events...)
-}
-
-// waitFor polls the sink until cond holds or the deadline passes.
-func (s *recSink) waitFor(t *testing.T, what string, cond func([]sinkEvent) bool) []sinkEvent {
-	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		if ev := s.snapshot(); cond(ev) {
-			return ev
-		}
-		select {
-		case <-s.notify:
-		case <-time.After(20 * time.Millisecond):
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s; sink has %d events", what, len(s.snapshot()))
-		}
-	}
-}
+// newRecSink is the recording sink of the live tests (fuzz_test.go still calls it by this name).
+func newRecSink() *upstreamstest.Sink { return &upstreamstest.Sink{} }
 
 // runCase maps one testdata case by the kind its directory name starts with.
 func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, error) {
@@ -218,7 +162,7 @@ func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, erro
 				}
 				err = w.handle(op, patch)
 			}
-			res := map[string]any{"sink": sink.snapshot()}
+			res := map[string]any{"sink": sink.Changes()}
 			if err != nil {
 				res["error"] = err.Error()
 			}

@@ -345,7 +345,8 @@ func (w *watch) patch(op string, ops []patchOp) error {
 				switch p.Op {
 				case "add", "replace":
 					var doc map[string]json.RawMessage
-					if err := json.Unmarshal(p.Value, &doc); err != nil {
+					// JSON null decodes into a nil map without error: refuse it like any non-object.
+					if err := json.Unmarshal(p.Value, &doc); err != nil || doc == nil {
 						return w.d.spec.FieldError(op, fmt.Sprintf("list[%d].value", i), errors.New("want an agent object"))
 					}
 					if vid, err := docID(doc); err == nil {
@@ -368,7 +369,7 @@ func (w *watch) patch(op string, ops []patchOp) error {
 				continue
 			}
 			doc, ok := w.agents[id]
-			if !ok {
+			if !ok || doc == nil {
 				return w.d.spec.Errorf(op, upstreams.ErrBadResponse, errDiverged, fmt.Sprintf("list[%d]: unknown agent id %q", i, id))
 			}
 			field := strings.Join(segs[2:], "/")
@@ -440,25 +441,31 @@ func (w *watch) emit(op string, changed, removed map[string]bool, summary bool) 
 // applyStatus merges a pushed agent status into every watch holding state, as a patch of
 // the agent's fields would, and emits the change. Without a running watch there is no
 // state to update: the next full message brings the agent as it is.
+// applyStatus merges one agent's pushed status into this watch's state.
+func (w *watch) applyStatus(op, id string, fields map[string]any) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.ready {
+		return nil
+	}
+	doc, ok := w.agents[id]
+	if !ok || doc == nil {
+		doc = map[string]json.RawMessage{"agentUUID": json.RawMessage(fmt.Sprintf("%q", id))}
+		w.agents[id] = doc
+	}
+	for k, v := range fields {
+		b, _ := json.Marshal(v)
+		doc[k] = b
+	}
+	return w.emit(op, map[string]bool{id: true}, nil, false)
+}
+
 func (l *live) applyStatus(op, id string, fields map[string]any) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	var errs []error
 	for w := range l.watches {
-		w.mu.Lock()
-		if w.ready {
-			doc, ok := w.agents[id]
-			if !ok {
-				doc = map[string]json.RawMessage{"agentUUID": json.RawMessage(fmt.Sprintf("%q", id))}
-				w.agents[id] = doc
-			}
-			for k, v := range fields {
-				b, _ := json.Marshal(v)
-				doc[k] = b
-			}
-			errs = append(errs, w.emit(op, map[string]bool{id: true}, nil, false))
-		}
-		w.mu.Unlock()
+		errs = append(errs, w.applyStatus(op, id, fields))
 	}
 	return errors.Join(errs...)
 }

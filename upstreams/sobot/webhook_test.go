@@ -13,6 +13,7 @@ import (
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
 	"github.com/switchboard-cc/switchboard/upstreams/sobot/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 const mainPush = `{"callID":" 6bf3cbb167a14c7521993665adba687b ","callType":2,"screenNumber":"18618256606","gatewayNumber":"95588",
@@ -24,7 +25,7 @@ type hookEnv struct {
 	d    *Driver
 	url  string
 	now  time.Time
-	sink *recSink
+	sink *upstreamstest.Sink
 }
 
 func newHookEnv(t *testing.T, opts map[string]any, secrets map[string]string) *hookEnv {
@@ -35,13 +36,13 @@ func newHookEnv(t *testing.T, opts map[string]any, secrets map[string]string) *h
 	if _, ok := opts["companyId"]; !ok {
 		opts["companyId"] = "comp"
 	}
-	h := &hookEnv{now: time.Date(2021, 11, 16, 13, 20, 0, 0, time.UTC), sink: newRecSink()}
+	h := &hookEnv{now: time.Date(2021, 11, 16, 13, 20, 0, 0, time.UTC), sink: &upstreamstest.Sink{}}
 	h.d = newTestDriver(t, testSpec("http://127.0.0.1:1", opts, secrets), func() time.Time { return h.now })
 	ts := httptest.NewServer(h.d.Webhook())
 	t.Cleanup(ts.Close)
 	h.url = ts.URL + "/webhooks/sobot/t1/sb1"
-	startStream(t, h.d, upstreams.TopicCalls, h.sink)
-	h.sink.waitFor(t, "the calls snapshot", func(ev []sinkEvent) bool { return len(ev) > 0 })
+	upstreamstest.StartStream(t, h.d, upstreams.TopicCalls, h.sink)
+	h.sink.WaitFor(t, "the calls snapshot", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
 	return h
 }
 
@@ -71,7 +72,7 @@ func TestWebhookValidMainTalkList(t *testing.T) {
 	if code, body := h.post(t, http.MethodPost, mainPush, h.now, "r1", "key"); code != http.StatusOK {
 		t.Fatalf("valid push: %d %s", code, body)
 	}
-	ev := h.sink.waitFor(t, "upsert then remove", func(ev []sinkEvent) bool { return len(ev) >= 3 })
+	ev := h.sink.WaitFor(t, "upsert then remove", func(ev []upstreamstest.Event) bool { return len(ev) >= 3 })
 	up := ev[1].Value.(*model.Call)
 	if ev[1].Op != "upsert" || ev[2].Op != "remove" || up.VendorID != "6bf3cbb167a14c7521993665adba687b" || up.Outcome != model.OutcomeAnswered {
 		t.Fatalf("sink got %+v", ev)
@@ -94,10 +95,10 @@ func TestWebhookCallLifecycle(t *testing.T) {
 			t.Fatalf("push %d: %d %s", i, code, body)
 		}
 	}
-	ev := h.sink.waitFor(t, "the call's life", func(ev []sinkEvent) bool { return len(ev) >= 6 })
+	ev := h.sink.WaitFor(t, "the call's life", func(ev []upstreamstest.Event) bool { return len(ev) >= 6 })
 	ops := []string{}
 	for _, e := range ev[1:] {
-		ops = append(ops, e.Op)
+		ops = append(ops, string(e.Op))
 	}
 	if strings.Join(ops, ",") != "upsert,upsert,upsert,upsert,remove" {
 		t.Fatalf("ops %v", ops)
@@ -141,7 +142,7 @@ func TestWebhookRefusals(t *testing.T) {
 			}
 		})
 	}
-	if n := len(h.sink.snapshot()); n != 1 {
+	if n := len(h.sink.Changes()); n != 1 {
 		t.Fatalf("refused pushes reached the sink: %d events", n)
 	}
 }
@@ -188,17 +189,17 @@ func TestPusherFeedsLiveTopics(t *testing.T) {
 	e := newEnv(t, sim.Config{}, nil)
 	hook := httptest.NewServer(e.d.Webhook())
 	t.Cleanup(hook.Close)
-	calls, agents := newRecSink(), newRecSink()
-	startStream(t, e.d, upstreams.TopicCalls, calls)
-	startStream(t, e.d, upstreams.TopicAgents, agents)
-	calls.waitFor(t, "calls snapshot", func(ev []sinkEvent) bool { return len(ev) > 0 })
-	agents.waitFor(t, "agents snapshot", func(ev []sinkEvent) bool { return len(ev) > 0 })
+	calls, agents := &upstreamstest.Sink{}, &upstreamstest.Sink{}
+	upstreamstest.StartStream(t, e.d, upstreams.TopicCalls, calls)
+	upstreamstest.StartStream(t, e.d, upstreams.TopicAgents, agents)
+	calls.WaitFor(t, "calls snapshot", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
+	agents.WaitFor(t, "agents snapshot", func(ev []upstreamstest.Event) bool { return len(ev) > 0 })
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	e.srv.StartPusher(ctx, hook.URL+"/webhooks/sobot/t1/sb1", "comp", "key")
-	e.clk.Advance(15 * time.Minute)
-	e.center.Sync()
-	ev := calls.waitFor(t, "a pushed call that ended", func(ev []sinkEvent) bool {
+	e.Clock.Advance(15 * time.Minute)
+	e.Center.Sync()
+	ev := calls.WaitFor(t, "a pushed call that ended", func(ev []upstreamstest.Event) bool {
 		for _, x := range ev {
 			if x.Op == "remove" {
 				return true
@@ -213,11 +214,11 @@ func TestPusherFeedsLiveTopics(t *testing.T) {
 			break
 		}
 	}
-	if c, ok := e.center.Call(removed); !ok || c.EndedAt.IsZero() {
+	if c, ok := e.Center.Call(removed); !ok || c.EndedAt.IsZero() {
 		t.Fatalf("removed call %q has not ended in the center", removed)
 	}
-	want := centerStates(e.center)
-	agents.waitFor(t, "agent states from SSE and status pushes", func(ev []sinkEvent) bool { return sameStates(agentStates(ev), want) })
+	want := centerStates(e.Center)
+	agents.WaitFor(t, "agent states from SSE and status pushes", func(ev []upstreamstest.Event) bool { return sameStates(agentStates(ev), want) })
 	cancel()
 	e.srv.Close()
 	if sent, failed := e.srv.Pushes(); sent == 0 || failed != 0 {

@@ -4,10 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 	"github.com/switchboard-cc/switchboard/upstreams/telavox"
 	"github.com/switchboard-cc/switchboard/upstreams/telavox/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,11 +28,9 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var t0 = time.Date(2025, 3, 13, 10, 30, 0, 0, time.UTC)
 
 type env struct {
-	clock  *simcc.ManualClock
-	center *simcc.Center
-	sim    *sim.Server
-	srv    *httptest.Server
-	drv    *telavox.Driver
+	upstreamstest.Env
+	sim *sim.Server
+	drv *telavox.Driver
 }
 
 // newEnv starts a center, its simulator on loopback (wrapped by wrap when given) and a
@@ -46,12 +44,11 @@ func newEnv(t *testing.T, token string, wrap func(http.Handler) http.Handler) *e
 	if wrap != nil {
 		h = wrap(s)
 	}
-	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		center.Close()
 		s.Close()
-		srv.Close()
 	})
+	srv := upstreamstest.NewServer(t, h)
 	opts := map[string]any{"ratePerSecond": 1000, "pageSize": 50}
 	for k, v := range src.Options {
 		opts[k] = v
@@ -70,7 +67,7 @@ func newEnv(t *testing.T, token string, wrap func(http.Handler) http.Handler) *e
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{clock: clk, center: center, sim: s, srv: srv, drv: d.(*telavox.Driver)}
+	return &env{Env: upstreamstest.Env{Driver: d, Center: center, Clock: clk, Server: srv}, sim: s, drv: d.(*telavox.Driver)}
 }
 
 func listAll(t *testing.T, d *telavox.Driver, r upstreams.TimeRange, first int) []upstreams.CallEdge {
@@ -96,7 +93,7 @@ func listAll(t *testing.T, d *telavox.Driver, r upstreams.TimeRange, first int) 
 func TestListCallsPagesToTheEnd(t *testing.T) {
 	e := newEnv(t, "", nil)
 	r := upstreams.TimeRange{From: t0.Add(-8 * time.Hour), To: t0}
-	want := e.center.Calls(r.From, r.To)
+	want := e.Center.Calls(r.From, r.To)
 	if len(want) < 50 {
 		t.Fatalf("center has only %d calls in range", len(want))
 	}
@@ -152,7 +149,7 @@ func TestEmptyRange(t *testing.T) {
 
 func TestGetCall(t *testing.T) {
 	e := newEnv(t, "", nil)
-	calls := e.center.Calls(t0.Add(-20*time.Hour), t0.Add(-19*time.Hour))
+	calls := e.Center.Calls(t0.Add(-20*time.Hour), t0.Add(-19*time.Hour))
 	if len(calls) == 0 {
 		t.Skip("no calls at night")
 	}
@@ -181,7 +178,7 @@ func TestGetCall(t *testing.T) {
 func TestLoadLegsAndSegments(t *testing.T) {
 	e := newEnv(t, "", nil)
 	r := upstreams.TimeRange{From: t0.Add(-3 * time.Hour), To: t0.Add(-2 * time.Hour)}
-	calls := e.center.Calls(r.From, r.To)
+	calls := e.Center.Calls(r.From, r.To)
 	listAll(t, e.drv, r, 100)
 	var ids []string
 	for _, c := range calls {
@@ -231,11 +228,11 @@ func TestQueuesMatchCenter(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(qs) != len(e.center.Queues()) {
-		t.Fatalf("%d queues, center has %d", len(qs), len(e.center.Queues()))
+	if len(qs) != len(e.Center.Queues()) {
+		t.Fatalf("%d queues, center has %d", len(qs), len(e.Center.Queues()))
 	}
-	for i, q := range e.center.Queues() {
-		compareStats(t, qs[i].Stats, e.center.QueueStats(q.ID, r.From, r.To))
+	for i, q := range e.Center.Queues() {
+		compareStats(t, qs[i].Stats, e.Center.QueueStats(q.ID, r.From, r.To))
 	}
 }
 
@@ -274,7 +271,7 @@ func TestCallVolume(t *testing.T) {
 	}
 	for _, p := range pts {
 		in, out := 0, 0
-		for _, c := range e.center.Calls(p.From, p.To) {
+		for _, c := range e.Center.Calls(p.From, p.To) {
 			switch c.Direction {
 			case simcc.DirectionInbound:
 				in++
@@ -300,7 +297,7 @@ func TestUnauthorized(t *testing.T) {
 	if e.drv.Health().Status != model.HealthStatusDown {
 		t.Errorf("health = %s", e.drv.Health().Status)
 	}
-	err = e.drv.Stream(context.Background(), upstreams.TopicCalls, &sink{})
+	err = e.drv.Stream(context.Background(), upstreams.TopicCalls, &upstreamstest.Sink{})
 	if !errors.Is(err, upstreams.ErrUnauthorized) {
 		t.Fatalf("Stream error = %v, want unauthorized", err)
 	}
@@ -332,94 +329,24 @@ func TestGraphQLErrorIsSourceError(t *testing.T) {
 	}
 }
 
-// sink records what a stream sends.
-type sink struct {
-	mu     sync.Mutex
-	ups    []upstreams.Item
-	rems   []string
-	state  map[string]any
-	health []model.HealthStatus
-}
-
-func (s *sink) Reset(items []upstreams.Item) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.state = map[string]any{}
-	for _, it := range items {
-		s.state[it.Key] = it.Value
-	}
-}
-
-func (s *sink) Upsert(key string, v any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.state == nil {
-		s.state = map[string]any{}
-	}
-	s.state[key] = v
-	s.ups = append(s.ups, upstreams.Item{Key: key, Value: v})
-}
-
-func (s *sink) Remove(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.state, key)
-	s.rems = append(s.rems, key)
-}
-
-func (s *sink) SetHealth(st model.HealthStatus, _ string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.health = append(s.health, st)
-}
-
-func (s *sink) lastHealth() model.HealthStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.health) == 0 {
-		return ""
-	}
-	return s.health[len(s.health)-1]
-}
-
-func (s *sink) get(key string) any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state[key]
-}
-
-func eventually(t *testing.T, what string, ok func() bool) {
+// stream runs Stream in the background until the test ends and waits for it to be live.
+func stream(t *testing.T, d *telavox.Driver, topic upstreams.Topic) *upstreamstest.Sink {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// stream runs Stream in the background until the test ends.
-func stream(t *testing.T, d *telavox.Driver, topic upstreams.Topic) *sink {
-	t.Helper()
-	s := &sink{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Stream(ctx, topic, s) }()
+	s := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, d, topic, s)
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := run.Stop(); err != nil {
 			t.Errorf("Stream returned %v after cancel", err)
 		}
 	})
-	eventually(t, "stream to be live", func() bool { return s.lastHealth() == model.HealthStatusLive })
+	s.WaitHealth(t, model.HealthStatusLive)
 	return s
 }
 
 func advance(e *env, d time.Duration) {
 	for range int(d / (10 * time.Second)) {
-		e.clock.Advance(10 * time.Second)
-		e.center.Sync()
+		e.Clock.Advance(10 * time.Second)
+		e.Center.Sync()
 	}
 }
 
@@ -430,55 +357,39 @@ func TestStreamCalls(t *testing.T) {
 	var c simcc.Call
 	for c.UUID == "" {
 		advance(e, 10*time.Second)
-		for _, a := range e.center.ActiveCalls() {
+		for _, a := range e.Center.ActiveCalls() {
 			if a.StartedAt.After(t0) {
 				c = a
 				break
 			}
 		}
 	}
-	eventually(t, "the call in progress", func() bool {
-		v, _ := s.get(c.UUID).(*model.Call)
+	upstreamstest.Eventually(t, "the call in progress", func() bool {
+		v, _ := s.Get(c.UUID).(*model.Call)
 		return v != nil && v.Outcome == model.OutcomeInProgress
 	})
 	for {
-		got, _ := e.center.Call(c.ID)
+		got, _ := e.Center.Call(c.ID)
 		if !got.EndedAt.IsZero() {
 			c = got
 			break
 		}
 		advance(e, 10*time.Second)
 	}
-	eventually(t, "the call's removal", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		for _, k := range s.rems {
-			if k == c.UUID {
-				return true
-			}
-		}
-		return false
-	})
-	s.mu.Lock()
-	var last *model.Call
-	for _, it := range s.ups {
-		if it.Key == c.UUID {
-			last = it.Value.(*model.Call)
+	upstreamstest.Eventually(t, "the call's removal", func() bool { return slices.Contains(s.Keys(upstreamstest.OpRemove), c.UUID) })
+	// final is each call's last upsert.
+	final := map[string]*model.Call{}
+	for _, ev := range s.Changes() {
+		if ev.Op == upstreamstest.OpUpsert {
+			final[ev.Key] = ev.Value.(*model.Call)
 		}
 	}
-	s.mu.Unlock()
+	last := final[c.UUID]
 	if last.EndedAt == nil || !last.EndedAt.Equal(c.EndedAt) || last.Outcome == model.OutcomeInProgress {
 		t.Errorf("last upsert: ended %v outcome %s, want the ended call", last.EndedAt, last.Outcome)
 	}
 	// Every call the stream saw end maps as the historic API's record of it does.
-	s.mu.Lock()
-	final := map[string]*model.Call{}
-	for _, it := range s.ups {
-		final[it.Key] = it.Value.(*model.Call)
-	}
-	removed := append([]string(nil), s.rems...)
-	s.mu.Unlock()
-	for _, id := range removed {
+	for _, id := range s.Keys(upstreamstest.OpRemove) {
 		live := final[id]
 		hist, err := e.drv.GetCall(context.Background(), id)
 		if err != nil || hist == nil {
@@ -493,12 +404,12 @@ func TestStreamCalls(t *testing.T) {
 func TestStreamAgents(t *testing.T) {
 	e := newEnv(t, "", nil)
 	s := stream(t, e.drv, upstreams.TopicAgents)
-	if len(s.state) != len(e.center.Agents()) {
-		t.Errorf("snapshot has %d agents, center %d", len(s.state), len(e.center.Agents()))
+	if n := len(s.State()); n != len(e.Center.Agents()) {
+		t.Errorf("snapshot has %d agents, center %d", n, len(e.Center.Agents()))
 	}
 	advance(e, 5*time.Minute)
 	var busy []simcc.AgentStatus
-	for _, st := range e.center.AgentStatuses() {
+	for _, st := range e.Center.AgentStatuses() {
 		if st.State == simcc.StateOnCall || st.State == simcc.StateOnHold {
 			busy = append(busy, st)
 		}
@@ -508,8 +419,8 @@ func TestStreamAgents(t *testing.T) {
 	}
 	for _, st := range busy {
 		id := e.sim.AgentID(st.AgentID)
-		eventually(t, "agent "+id+" on call", func() bool {
-			a, _ := s.get(id).(*model.Agent)
+		upstreamstest.Eventually(t, "agent "+id+" on call", func() bool {
+			a, _ := s.Get(id).(*model.Agent)
 			return a != nil && a.State == model.AgentStateOnCall && a.CurrentCallID != nil
 		})
 	}
@@ -520,10 +431,10 @@ func TestStreamQueues(t *testing.T) {
 	s := stream(t, e.drv, upstreams.TopicQueues)
 	advance(e, 5*time.Minute)
 	day := t0.Truncate(24 * time.Hour)
-	for _, q := range e.center.Queues() {
-		want := e.center.QueueStats(q.ID, day, day.Add(24*time.Hour))
-		eventually(t, "queue "+q.ID+" stats", func() bool {
-			v, _ := s.get(e.sim.QueueID(q.ID)).(*model.Queue)
+	for _, q := range e.Center.Queues() {
+		want := e.Center.QueueStats(q.ID, day, day.Add(24*time.Hour))
+		upstreamstest.Eventually(t, "queue "+q.ID+" stats", func() bool {
+			v, _ := s.Get(e.sim.QueueID(q.ID)).(*model.Queue)
 			return v != nil && statsDiff(v.Stats, want) == ""
 		})
 	}
@@ -556,25 +467,36 @@ func TestStreamMalformed(t *testing.T) {
 			c.Close(websocket.StatusNormalClosure, "")
 		})
 	})
-	s := &sink{}
-	done := make(chan error, 1)
-	go func() { done <- e.drv.Stream(context.Background(), upstreams.TopicCalls, s) }()
-	eventually(t, "stream to be live", func() bool { return s.lastHealth() == model.HealthStatusLive })
+	s := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.drv, upstreams.TopicCalls, s)
+	s.WaitHealth(t, model.HealthStatusLive)
 	close(release)
-	err = <-done
-	if !errors.Is(err, upstreams.ErrUnavailable) {
+	if err := run.Wait(); !errors.Is(err, upstreams.ErrUnavailable) {
 		t.Errorf("Stream returned %v, want unavailable after the server closed", err)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.ups) != 1 || s.ups[0].Key != "0b7e6f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b" {
-		t.Errorf("upserts = %v, want only the good document", s.ups)
+	if ups := s.Keys(upstreamstest.OpUpsert); !slices.Equal(ups, []string{"0b7e6f2a-1c3d-4e5f-8a9b-0c1d2e3f4a5b"}) {
+		t.Errorf("upserts = %v, want only the good document", ups)
 	}
-	degraded := false
-	for _, h := range s.health {
-		degraded = degraded || h == model.HealthStatusDegraded
+	if !slices.Contains(s.Healths(), model.HealthStatusDegraded) {
+		t.Errorf("health went %v, want DEGRADED after three bad documents", s.Healths())
 	}
-	if !degraded {
-		t.Errorf("health went %v, want DEGRADED after three bad documents", s.health)
-	}
+}
+
+func TestConformance(t *testing.T) {
+	upstreamstest.Run(t, upstreamstest.Harness{
+		New: func(t *testing.T, bad bool) upstreamstest.Env {
+			token := ""
+			if bad {
+				token = upstreamstest.WrongSecret
+			}
+			return newEnv(t, token, nil).Env
+		},
+		CallIDs: func(c *simcc.Center, r upstreams.TimeRange) []string {
+			var ids []string
+			for _, call := range c.Calls(r.From, r.To) {
+				ids = append(ids, call.UUID)
+			}
+			return ids
+		},
+	})
 }

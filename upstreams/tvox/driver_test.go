@@ -6,9 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 	"github.com/switchboard-cc/switchboard/upstreams/tvox"
 	"github.com/switchboard-cc/switchboard/upstreams/tvox/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -28,35 +27,31 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 var t0 = time.Date(2025, 3, 4, 10, 30, 0, 0, time.UTC)
 
 type env struct {
-	clock  *simcc.ManualClock
-	center *simcc.Center
+	upstreamstest.Env
 	sim    *sim.Server
-	http   *httptest.Server
 	driver *tvox.Driver
 }
 
 // newEnv starts a center, its simulator (wrapped by wrap when not nil) and a driver.
 func newEnv(t *testing.T, cfg sim.Config, opts map[string]any, secrets map[string]string, wrap func(http.Handler) http.Handler) *env {
 	t.Helper()
-	e := &env{clock: simcc.NewManualClock(t0)}
-	e.center = simcc.New(simcc.Config{Seed: 42, Clock: e.clock})
-	e.sim = sim.New(e.center, cfg)
+	e := &env{Env: upstreamstest.Env{Clock: simcc.NewManualClock(t0)}}
+	e.Center = simcc.New(simcc.Config{Seed: 42, Clock: e.Clock})
+	e.sim = sim.New(e.Center, cfg)
+	t.Cleanup(func() {
+		e.sim.Close()
+		e.Center.Close()
+	})
 	var h http.Handler = e.sim
 	if wrap != nil {
 		h = wrap(h)
 	}
-	e.http = httptest.NewServer(h)
-	t.Cleanup(func() {
-		e.http.CloseClientConnections()
-		e.http.Close()
-		e.sim.Close()
-		e.center.Close()
-	})
+	e.Server = upstreamstest.NewServer(t, h)
 	if secrets == nil {
 		secrets = map[string]string{"username": "admin", "password": "admin"}
 	}
 	spec := upstreams.SourceSpec{
-		Tenant: "acme", ID: "tvox-acme", Vendor: tvox.Vendor, URL: e.http.URL, Options: opts,
+		Tenant: "acme", ID: "tvox-acme", Vendor: tvox.Vendor, URL: e.Server.URL, Options: opts,
 		Secret: func(name string) (string, error) {
 			if v, ok := secrets[name]; ok {
 				return v, nil
@@ -68,13 +63,13 @@ func newEnv(t *testing.T, cfg sim.Config, opts map[string]any, secrets map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.driver = d.(*tvox.Driver)
+	e.Driver, e.driver = d, d.(*tvox.Driver)
 	return e
 }
 
 func (e *env) step(d time.Duration) {
-	e.clock.Advance(d)
-	e.center.Sync()
+	e.Clock.Advance(d)
+	e.Center.Sync()
 }
 
 func (e *env) logins() int {
@@ -242,7 +237,7 @@ func TestListAgentsMatchesCenter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffMaps(agentsTruth(e.center), agentsSeen(agents)); d != "" {
+		if d := diffMaps(agentsTruth(e.Center), agentsSeen(agents)); d != "" {
 			t.Fatalf("step %d: agents differ from the center:\n%s", i, d)
 		}
 		for _, a := range agents {
@@ -264,117 +259,44 @@ func TestListQueuesMatchesCenter(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := diffMaps(groupsComparable(queuesTruth(e.center, true)), queuesSeen(qs, true)); d != "" {
+		if d := diffMaps(groupsComparable(queuesTruth(e.Center, true)), queuesSeen(qs, true)); d != "" {
 			t.Fatalf("step %d: queues differ from the center:\n%s", i, d)
 		}
 		e.step(11 * time.Minute)
 	}
 }
 
-// recSink records what a stream sends and keeps the resulting state.
-type recSink struct {
-	mu      sync.Mutex
-	state   map[string]any
-	resets  int
-	removes int
-	health  model.HealthStatus
-	reason  string
-}
+// agentsIn and queuesIn are the values a stream left in s.
+func agentsIn(s *upstreamstest.Sink) []*model.Agent { return values[*model.Agent](s) }
+func queuesIn(s *upstreamstest.Sink) []*model.Queue { return values[*model.Queue](s) }
 
-func newSink() *recSink { return &recSink{state: map[string]any{}} }
-
-func (s *recSink) Reset(items []upstreams.Item) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.resets++
-	s.state = map[string]any{}
-	for _, it := range items {
-		s.state[it.Key] = it.Value
-	}
-}
-
-func (s *recSink) Upsert(key string, v any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.state[key] = v
-}
-
-func (s *recSink) Remove(key string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.removes++
-	delete(s.state, key)
-}
-
-func (s *recSink) SetHealth(st model.HealthStatus, reason string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.health, s.reason = st, reason
-}
-
-func (s *recSink) agents() []*model.Agent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*model.Agent
-	for _, v := range s.state {
-		out = append(out, v.(*model.Agent))
+func values[T any](s *upstreamstest.Sink) []T {
+	var out []T
+	for _, v := range s.State() {
+		out = append(out, v.(T))
 	}
 	return out
 }
 
-func (s *recSink) queues() []*model.Queue {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var out []*model.Queue
-	for _, v := range s.state {
-		out = append(out, v.(*model.Queue))
-	}
-	return out
-}
-
-func (s *recSink) counts() (resets, removes int, health model.HealthStatus) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.resets, s.removes, s.health
-}
-
-// eventually polls cond until it returns "" or the generous deadline passes.
-func eventually(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		msg := cond()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s:\n%s", what, msg)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// stream runs Stream in a goroutine; the returned func cancels it and returns its error.
-func stream(e *env, topic upstreams.Topic, sink upstreams.Sink) (stop func() error, done <-chan error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan error, 1)
-	go func() { ch <- e.driver.Stream(ctx, topic, sink) }()
-	return func() error { cancel(); return <-ch }, ch
+// health is the last health the stream reported.
+func health(s *upstreamstest.Sink) model.HealthStatus {
+	st, _ := s.Health()
+	return st
 }
 
 func TestStreamFollowsCenter(t *testing.T) {
 	for _, proto := range []string{tvox.ProtocolTransportWS, tvox.ProtocolLegacyWS} {
 		t.Run(proto, func(t *testing.T) {
 			e := newEnv(t, sim.Config{}, map[string]any{"wsProtocol": proto}, nil, nil)
-			agents, queues := newSink(), newSink()
-			stopA, _ := stream(e, upstreams.TopicAgents, agents)
-			stopQ, _ := stream(e, upstreams.TopicQueues, queues)
+			agents, queues := &upstreamstest.Sink{}, &upstreamstest.Sink{}
+			stopA := upstreamstest.StartStream(t, e.driver, upstreams.TopicAgents, agents)
+			stopQ := upstreamstest.StartStream(t, e.driver, upstreams.TopicQueues, queues)
 			check := func(step int) {
-				eventually(t, fmt.Sprintf("step %d: streamed agents differ from the center", step), func() string {
-					return diffMaps(agentsTruth(e.center), agentsSeen(agents.agents()))
+				upstreamstest.Until(t, fmt.Sprintf("step %d: streamed agents differ from the center", step), func() string {
+					return diffMaps(agentsTruth(e.Center), agentsSeen(agentsIn(agents)))
 				})
-				eventually(t, fmt.Sprintf("step %d: streamed queues differ from the center", step), func() string {
-					return diffMaps(groupsComparable(queuesTruth(e.center, false)), queuesSeen(queues.queues(), false))
+				upstreamstest.Until(t, fmt.Sprintf("step %d: streamed queues differ from the center", step), func() string {
+					return diffMaps(groupsComparable(queuesTruth(e.Center, false)), queuesSeen(queuesIn(queues), false))
 				})
 			}
 			check(0)
@@ -382,13 +304,13 @@ func TestStreamFollowsCenter(t *testing.T) {
 				e.step(45 * time.Second)
 				check(i)
 			}
-			if r, _, h := agents.counts(); r != 1 || h != model.HealthStatusLive {
+			if r, h := agents.Count(upstreamstest.OpReset), health(agents); r != 1 || h != model.HealthStatusLive {
 				t.Errorf("agents: resets = %d, health = %s; want 1 reset and LIVE", r, h)
 			}
-			if err := stopA(); err != nil {
+			if err := stopA.Stop(); err != nil {
 				t.Errorf("agents stream: %v", err)
 			}
-			if err := stopQ(); err != nil {
+			if err := stopQ.Stop(); err != nil {
 				t.Errorf("queues stream: %v", err)
 			}
 		})
@@ -399,35 +321,35 @@ func TestStreamSurvivesTokenExpiry(t *testing.T) {
 	for _, proto := range []string{tvox.ProtocolTransportWS, tvox.ProtocolLegacyWS} {
 		t.Run(proto, func(t *testing.T) {
 			e := newEnv(t, sim.Config{}, map[string]any{"wsProtocol": proto}, nil, nil)
-			sink := newSink()
-			stop, done := stream(e, upstreams.TopicAgents, sink)
-			eventually(t, "initial snapshot", func() string {
-				return diffMaps(agentsTruth(e.center), agentsSeen(sink.agents()))
+			sink := &upstreamstest.Sink{}
+			run := upstreamstest.StartStream(t, e.driver, upstreams.TopicAgents, sink)
+			upstreamstest.Until(t, "initial snapshot", func() string {
+				return diffMaps(agentsTruth(e.Center), agentsSeen(agentsIn(sink)))
 			})
 			before := e.logins()
 			// The server expires every token and closes the socket with 4401; the center
 			// moves on while the driver logs in again and resubscribes.
 			e.sim.ExpireTokens()
 			e.step(2 * time.Minute)
-			eventually(t, "agents after re-authentication", func() string {
+			upstreamstest.Until(t, "agents after re-authentication", func() string {
 				if e.logins() <= before {
 					return "no new login yet"
 				}
-				return diffMaps(agentsTruth(e.center), agentsSeen(sink.agents()))
+				return diffMaps(agentsTruth(e.Center), agentsSeen(agentsIn(sink)))
 			})
 			e.step(time.Minute)
-			eventually(t, "agents after a change on the new subscription", func() string {
-				return diffMaps(agentsTruth(e.center), agentsSeen(sink.agents()))
+			upstreamstest.Until(t, "agents after a change on the new subscription", func() string {
+				return diffMaps(agentsTruth(e.Center), agentsSeen(agentsIn(sink)))
 			})
 			select {
-			case err := <-done:
-				t.Fatalf("stream ended: %v", err)
+			case <-run.Done():
+				t.Fatalf("stream ended: %v", run.Wait())
 			default:
 			}
-			if resets, _, _ := sink.counts(); resets != 1 {
+			if resets := sink.Count(upstreamstest.OpReset); resets != 1 {
 				t.Errorf("resets = %d: the state was rebuilt instead of kept", resets)
 			}
-			if err := stop(); err != nil {
+			if err := run.Stop(); err != nil {
 				t.Error(err)
 			}
 		})
@@ -436,27 +358,27 @@ func TestStreamSurvivesTokenExpiry(t *testing.T) {
 
 func TestStreamRenewsTokenBeforeExpiry(t *testing.T) {
 	e := newEnv(t, sim.Config{TokenLifetime: time.Second}, nil, nil, nil)
-	sink := newSink()
-	stop, done := stream(e, upstreams.TopicQueues, sink)
-	eventually(t, "three logins as the one-second token runs out", func() string {
+	sink := &upstreamstest.Sink{}
+	run := upstreamstest.StartStream(t, e.driver, upstreams.TopicQueues, sink)
+	upstreamstest.Until(t, "three logins as the one-second token runs out", func() string {
 		if n := e.logins(); n < 3 {
 			return fmt.Sprintf("%d logins", n)
 		}
 		return ""
 	})
 	e.step(time.Minute)
-	eventually(t, "queues after renewals", func() string {
-		return diffMaps(groupsComparable(queuesTruth(e.center, false)), queuesSeen(sink.queues(), false))
+	upstreamstest.Until(t, "queues after renewals", func() string {
+		return diffMaps(groupsComparable(queuesTruth(e.Center, false)), queuesSeen(queuesIn(sink), false))
 	})
 	select {
-	case err := <-done:
-		t.Fatalf("stream ended: %v", err)
+	case <-run.Done():
+		t.Fatalf("stream ended: %v", run.Wait())
 	default:
 	}
-	if resets, _, _ := sink.counts(); resets != 1 {
+	if resets := sink.Count(upstreamstest.OpReset); resets != 1 {
 		t.Errorf("resets = %d, want 1", resets)
 	}
-	if err := stop(); err != nil {
+	if err := run.Stop(); err != nil {
 		t.Error(err)
 	}
 }
@@ -475,26 +397,20 @@ func TestStreamErrorAndClose(t *testing.T) {
 		for _, c := range cases {
 			t.Run(proto+"/"+c.name, func(t *testing.T) {
 				e := newEnv(t, sim.Config{}, map[string]any{"wsProtocol": proto}, nil, nil)
-				sink := newSink()
-				stop, done := stream(e, upstreams.TopicAgents, sink)
-				eventually(t, "snapshot", func() string {
-					if r, _, _ := sink.counts(); r == 0 {
+				sink := &upstreamstest.Sink{}
+				run := upstreamstest.StartStream(t, e.driver, upstreams.TopicAgents, sink)
+				upstreamstest.Until(t, "snapshot", func() string {
+					if sink.Count(upstreamstest.OpReset) == 0 {
 						return "no reset yet"
 					}
 					return ""
 				})
 				c.break_(e.sim)
-				var err error
-				select {
-				case err = <-done:
-				case <-time.After(10 * time.Second):
-					stop()
-					t.Fatal("stream did not end")
-				}
+				err := run.Wait()
 				if !errors.Is(err, c.kind) || !strings.Contains(err.Error(), "tvox-acme") || !strings.Contains(err.Error(), c.text) {
 					t.Errorf("err = %v; want %v naming the source and %q", err, c.kind, c.text)
 				}
-				if _, _, h := sink.counts(); h != model.HealthStatusDegraded {
+				if h := health(sink); h != model.HealthStatusDegraded {
 					t.Errorf("sink health = %s, want DEGRADED", h)
 				}
 			})
@@ -522,7 +438,7 @@ func TestStreamNeverAcked(t *testing.T) {
 		})
 	}
 	e := newEnv(t, sim.Config{}, map[string]any{"initTimeout": "200ms"}, nil, silent)
-	err := e.driver.Stream(context.Background(), upstreams.TopicAgents, newSink())
+	err := e.driver.Stream(context.Background(), upstreams.TopicAgents, &upstreamstest.Sink{})
 	if !errors.Is(err, upstreams.ErrUnavailable) || !strings.Contains(err.Error(), "connection_init") || !strings.Contains(err.Error(), "tvox-acme") {
 		t.Fatalf("err = %v, want an unavailable error about connection_init naming the source", err)
 	}
@@ -545,7 +461,7 @@ func TestAuth(t *testing.T) {
 		if !errors.Is(err, upstreams.ErrUnauthorized) || strings.Contains(err.Error(), "forged") {
 			t.Fatalf("err = %v, want unauthorized without the token", err)
 		}
-		err = e.driver.Stream(context.Background(), upstreams.TopicAgents, newSink())
+		err = e.driver.Stream(context.Background(), upstreams.TopicAgents, &upstreamstest.Sink{})
 		if !errors.Is(err, upstreams.ErrUnauthorized) {
 			t.Fatalf("stream err = %v, want unauthorized", err)
 		}
@@ -627,4 +543,16 @@ func TestProbe(t *testing.T) {
 	if caps := upstreams.Capabilities(e.driver); fmt.Sprint(caps) != "[AGENTS QUEUE_STATS LIVE_AGENTS LIVE_QUEUES]" {
 		t.Errorf("capabilities = %v", caps)
 	}
+}
+
+func TestConformance(t *testing.T) {
+	upstreamstest.Run(t, upstreamstest.Harness{
+		New: func(t *testing.T, bad bool) upstreamstest.Env {
+			var secrets map[string]string
+			if bad {
+				secrets = map[string]string{"username": "admin", "password": upstreamstest.WrongSecret}
+			}
+			return newEnv(t, sim.Config{}, nil, secrets, nil).Env
+		},
+	})
 }
