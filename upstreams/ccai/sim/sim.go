@@ -49,7 +49,7 @@ type Server struct {
 	dir    *directory
 
 	mu     sync.Mutex
-	log    []RequestRecord
+	reqLog simcc.RequestLog[RequestRecord]
 	tokens float64
 	last   time.Time
 	// The center is a pure function of its clock, so one rendering serves every request
@@ -92,25 +92,19 @@ func (s *Server) Close() {}
 
 // Requests returns the request log.
 func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return slices.Clone(s.log)
+	return s.reqLog.All()
 }
 
 // ResetRequests empties the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.log = nil
+	s.reqLog.Reset()
 }
 
 // ServeHTTP answers one request.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 	defer func() {
-		s.mu.Lock()
-		s.log = append(s.log, RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: rec.status})
-		s.mu.Unlock()
+		s.reqLog.Add(RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.Query(), Status: rec.status})
 	}()
 	if wait, ok := s.allow(); !ok {
 		rec.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))

@@ -48,14 +48,14 @@ type Server struct {
 	loc    *time.Location
 	mux    *http.ServeMux
 
-	mu       sync.Mutex
-	access   map[string]time.Time // access token -> expiry
-	refresh  map[string]bool
-	requests []RequestRecord
-	fail     []int // statuses of the next Data Flow requests to fail
-	jobs     []*job
-	logs     []*logEntry
-	nextID   int64
+	mu      sync.Mutex
+	access  map[string]time.Time // access token -> expiry
+	refresh map[string]bool
+	reqLog  simcc.RequestLog[RequestRecord]
+	fail    []int // statuses of the next Data Flow requests to fail
+	jobs    []*job
+	logs    []*logEntry
+	nextID  int64
 }
 
 // New builds a server rendering center.
@@ -103,16 +103,12 @@ func (s *Server) Close() {}
 
 // Requests returns the requests received so far, in order.
 func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RequestRecord(nil), s.requests...)
+	return s.reqLog.All()
 }
 
 // ResetRequests clears the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	s.requests = nil
-	s.mu.Unlock()
+	s.reqLog.Reset()
 }
 
 // FailNext makes the next n Data Flow requests answer status with an errors document.
@@ -161,9 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		form, _ := url.ParseQuery(string(body))
 		rec.Body = "grant_type=" + form.Get("grant_type") // never keep passwords or tokens
 	}
-	s.mu.Lock()
-	s.requests = append(s.requests, rec)
-	s.mu.Unlock()
+	s.reqLog.Add(rec)
 	s.mux.ServeHTTP(w, r)
 }
 

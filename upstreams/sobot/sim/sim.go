@@ -57,7 +57,7 @@ type Server struct {
 
 	mu        sync.Mutex
 	closed    bool
-	requests  []RequestRecord
+	reqLog    simcc.RequestLog[RequestRecord]
 	tokenGen  int64
 	minGen    int64 // tokens of earlier generations are revoked
 	faults    []fault
@@ -134,9 +134,7 @@ func NewDemo(center *simcc.Center) (*Server, upstreams.SimSource) {
 
 // ServeHTTP logs the request and routes it.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.requests = append(s.requests, RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone()})
-	s.mu.Unlock()
+	s.reqLog.Add(RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Header: r.Header.Clone()})
 	s.mux.ServeHTTP(w, r)
 }
 
@@ -153,16 +151,12 @@ func (s *Server) Close() {
 
 // Requests returns the requests received so far.
 func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RequestRecord(nil), s.requests...)
+	return s.reqLog.All()
 }
 
 // ResetRequests forgets the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
+	s.reqLog.Reset()
 }
 
 // CompanyID is the enterprise id the server renders and signs pushes with.

@@ -59,7 +59,7 @@ type Server struct {
 	mu     sync.Mutex
 	closed bool
 	wg     sync.WaitGroup
-	reqs   []RequestRecord
+	reqLog simcc.RequestLog[RequestRecord]
 }
 
 // New builds a simulator of center.
@@ -118,22 +118,16 @@ func (s *Server) Close() {
 
 // Requests returns the requests received so far.
 func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RequestRecord(nil), s.reqs...)
+	return s.reqLog.All()
 }
 
 // ResetRequests clears the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = nil
+	s.reqLog.Reset()
 }
 
 func (s *Server) record(r *http.Request, op string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.reqs = append(s.reqs, RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Operation: op})
+	s.reqLog.Add(RequestRecord{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Operation: op})
 }
 
 func (s *Server) authorized(r *http.Request) bool {

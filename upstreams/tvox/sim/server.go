@@ -73,7 +73,7 @@ type Server struct {
 	tokens   map[string]time.Time // access token → expiry
 	sessions map[string]time.Time
 	conns    map[*conn]struct{}
-	requests []RequestRecord
+	reqLog   simcc.RequestLog[RequestRecord]
 	health   string
 }
 
@@ -150,16 +150,12 @@ func (s *Server) Close() {
 
 // Requests returns the request log.
 func (s *Server) Requests() []RequestRecord {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]RequestRecord(nil), s.requests...)
+	return s.reqLog.All()
 }
 
 // ResetRequests clears the request log.
 func (s *Server) ResetRequests() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = nil
+	s.reqLog.Reset()
 }
 
 // SetServerHealth sets what serverHealth reports ("PASS" or "FAIL").
@@ -211,9 +207,7 @@ func (s *Server) DropConnections() {
 }
 
 func (s *Server) log(r RequestRecord) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.requests = append(s.requests, r)
+	s.reqLog.Add(r)
 }
 
 func newSecret() string {
