@@ -7,9 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -45,27 +44,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(dir, "golden.json")
-			if *update {
-				if err := os.WriteFile(golden, append(gotJSON, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading golden (run with -update): %v", err)
-			}
-			var g, w any
-			if err := json.Unmarshal(gotJSON, &g); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(w, g); d != "" {
-				t.Errorf("mapping differs from %s (-want +got):\n%s", golden, d)
-			}
+			upstreamstest.Golden(t, filepath.Join(dir, "golden.json"), gotJSON, *update)
 		})
 	}
 }

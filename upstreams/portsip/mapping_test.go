@@ -11,10 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -140,26 +139,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			golden := filepath.Join(dir, "golden.json")
-			if *update {
-				if err := os.WriteFile(golden, append(got, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update)", err)
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatal(err)
-			}
-			if d := cmp.Diff(w, g); d != "" {
-				t.Errorf("mapping differs from %s (-want +got):\n%s", golden, d)
-			}
+			upstreamstest.Golden(t, filepath.Join(dir, "golden.json"), got, *update)
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 	"github.com/switchboard-cc/switchboard/upstreams/sobot/sim"
 )
 
@@ -133,7 +134,7 @@ func FuzzSobotSSE(f *testing.F) {
 	d := fuzzDriver(f)
 	f.Fuzz(func(t *testing.T, stream []byte) {
 		for _, topic := range []upstreams.Topic{upstreams.TopicAgents, upstreams.TopicQueues} {
-			w := &watch{d: d, topic: topic, sink: newRecSink()}
+			w := &watch{d: d, topic: topic, sink: &upstreamstest.Sink{}}
 			err := readSSE(bytes.NewReader(stream), func(data []byte) error { return w.handle("fuzzing", data) })
 			var ue *upstreams.Error
 			if err != nil && errors.As(err, &ue) && ue.Source != "sb1" {

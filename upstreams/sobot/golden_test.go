@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
 	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
@@ -57,8 +55,6 @@ func newTestDriver(t *testing.T, spec upstreams.SourceSpec, now func() time.Time
 	return d.(*Driver)
 }
 
-// newRecSink is the recording sink of the live tests (fuzz_test.go still calls it by this name).
-func newRecSink() *upstreamstest.Sink { return &upstreamstest.Sink{} }
 
 // runCase maps one testdata case by the kind its directory name starts with.
 func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, error) {
@@ -152,7 +148,7 @@ func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, erro
 	case "watch_full_then_patch", "watch":
 		out := map[string]any{}
 		for _, topic := range []upstreams.Topic{upstreams.TopicAgents, upstreams.TopicQueues} {
-			sink := newRecSink()
+			sink := &upstreamstest.Sink{}
 			w := &watch{d: d, topic: topic, sink: sink}
 			err := w.handle(op, input)
 			if err == nil {
@@ -246,24 +242,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("encoding result: %v", err)
 			}
-			golden := filepath.Join(dir, "golden.json")
-			if *update {
-				if err := os.WriteFile(golden, append(gotJSON, '\n'), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			wantJSON, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("reading golden (run with -update): %v", err)
-			}
-			var gotV, wantV any
-			_ = json.Unmarshal(gotJSON, &gotV)
-			if err := json.Unmarshal(wantJSON, &wantV); err != nil {
-				t.Fatalf("golden is not JSON: %v", err)
-			}
-			if diff := cmp.Diff(wantV, gotV); diff != "" {
-				t.Errorf("mapping differs from %s (-want +got):\n%s", golden, diff)
-			}
+			upstreamstest.Golden(t, filepath.Join(dir, "golden.json"), gotJSON, *update)
 		})
 	}
 }

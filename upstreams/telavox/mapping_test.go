@@ -15,6 +15,7 @@ import (
 
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -50,27 +51,7 @@ func golden(t *testing.T, dir string, v any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "want.json")
-	if *update {
-		if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("reading golden file (run with -update to create it): %v", err)
-	}
-	var g, w any
-	if err := json.Unmarshal(got, &g); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(want, &w); err != nil {
-		t.Fatal(err)
-	}
-	if d := cmp.Diff(w, g); d != "" {
-		t.Errorf("%s mismatch (-want +got):\n%s", path, d)
-	}
+	upstreamstest.Golden(t, filepath.Join(dir, "want.json"), got, *update)
 }
 
 func stripRaw(v any) any {

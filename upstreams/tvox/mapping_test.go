@@ -8,9 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
-
 	"github.com/switchboard-cc/switchboard/upstreams"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -83,26 +82,7 @@ func TestGolden(t *testing.T) {
 		t.Run(d.Name(), func(t *testing.T) {
 			dir := filepath.Join("testdata", d.Name())
 			got := goldenOutput(t, dir)
-			golden := filepath.Join(dir, "golden.json")
-			if *update {
-				if err := os.WriteFile(golden, got, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create)", err)
-			}
-			var g, w any
-			if err := json.Unmarshal(got, &g); err != nil {
-				t.Fatal(err)
-			}
-			if err := json.Unmarshal(want, &w); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(w, g); diff != "" {
-				t.Errorf("mapping differs from %s (-want +got):\n%s", golden, diff)
-			}
+			upstreamstest.Golden(t, filepath.Join(dir, "golden.json"), got, *update)
 		})
 	}
 }

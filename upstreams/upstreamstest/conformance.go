@@ -20,7 +20,7 @@ import (
 type Env struct {
 	Driver upstreams.Driver
 	Center *simcc.Center
-	// Clock drives the center; the driver's Deps.Now reads it too.
+	// Clock drives the center (and the driver, where its Deps.Now reads it).
 	Clock  *simcc.ManualClock
 	Server *Server
 }

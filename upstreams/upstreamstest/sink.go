@@ -1,6 +1,6 @@
 // Package upstreamstest is the shared test kit of the vendor drivers: a recording Sink, a
-// loopback server that injects faults into a simulator, and Run, the conformance suite every
-// driver runs against its own simulator.
+// loopback Server that injects faults into a simulator, golden-file comparison, and Run, the
+// conformance suite every driver runs against its own simulator.
 package upstreamstest
 
 import (
