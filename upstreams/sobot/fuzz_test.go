@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/switchboard-cc/switchboard/upstreams"
-	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 	"github.com/switchboard-cc/switchboard/upstreams/sobot/sim"
+	"github.com/switchboard-cc/switchboard/upstreams/upstreamstest"
 )
 
 // fuzzDriver is a driver on the golden clock with webhook credentials ("comp", "key").

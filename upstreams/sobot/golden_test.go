@@ -55,7 +55,6 @@ func newTestDriver(t *testing.T, spec upstreams.SourceSpec, now func() time.Time
 	return d.(*Driver)
 }
 
-
 // runCase maps one testdata case by the kind its directory name starts with.
 func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, error) {
 	op := "golden " + kind
