@@ -103,8 +103,10 @@ func (c *client) grant(ctx context.Context, form url.Values) error {
 	const op = "logging in"
 	resp, err := c.http.Do(ctx, httpc.Request{
 		Op: op, Method: http.MethodPost, URL: c.http.URL(c.prefix+"/login/oauth/token", nil),
-		Body:   []byte(form.Encode()),
-		Header: http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"application/json"}},
+		// A grant only issues a token: repeating it is harmless, so a 5xx is retried.
+		Idempotent: true,
+		Body:       []byte(form.Encode()),
+		Header:     http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "Accept": {"application/json"}},
 	})
 	if err != nil {
 		err = c.vendorError(op, err, resp)
