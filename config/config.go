@@ -44,6 +44,8 @@ type Limits struct {
 	MaxDepth                   int      `yaml:"maxDepth"`                   // selection depth [12]
 	MaxComplexity              int      `yaml:"maxComplexity"`              // gqlgen complexity [20000]
 	MaxAliases                 int      `yaml:"maxAliases"`                 // aliases per operation [30]
+	MaxDirectives              int      `yaml:"maxDirectives"`              // directives per operation [20]
+	MaxTokens                  int      `yaml:"maxTokens"`                  // lexer tokens per document [15000]
 	MaxPageSize                int      `yaml:"maxPageSize"`                // `first` cap [100]
 	SubscriptionsPerConnection int      `yaml:"subscriptionsPerConnection"` // [100]
 	SubscriptionsPerTenant     int      `yaml:"subscriptionsPerTenant"`     // [5000]
@@ -51,7 +53,10 @@ type Limits struct {
 	KeepAlive                  Duration `yaml:"keepAlive"`                  // WebSocket ping interval [25s]
 	MaxMessageBytes            int64    `yaml:"maxMessageBytes"`            // WebSocket frame [64 KiB]
 	Introspection              *bool    `yaml:"introspection"`              // [true]
-	UpstreamTimeout            Duration `yaml:"upstreamTimeout"`            // per upstream request [10s]
+	// IntrospectionScope, when set, allows introspection only to tokens holding this scope
+	// (e.g. "schema:read"); others get "introspection disabled" and no field suggestions.
+	IntrospectionScope string   `yaml:"introspectionScope"`
+	UpstreamTimeout    Duration `yaml:"upstreamTimeout"` // per upstream request [10s]
 }
 
 // Auth configures JWT verification. Exactly the key sources given are used.
@@ -220,6 +225,8 @@ func (c *Config) ApplyDefaults() {
 	setDefault(&c.Limits.MaxDepth, 12)
 	setDefault(&c.Limits.MaxComplexity, 20000)
 	setDefault(&c.Limits.MaxAliases, 30)
+	setDefault(&c.Limits.MaxDirectives, 20)
+	setDefault(&c.Limits.MaxTokens, 15000)
 	setDefault(&c.Limits.MaxPageSize, 100)
 	setDefault(&c.Limits.SubscriptionsPerConnection, 100)
 	setDefault(&c.Limits.SubscriptionsPerTenant, 5000)

@@ -18,7 +18,7 @@ const (
 // HTTP spec says for validation failures (our limits are extra validation rules).
 func requestErrorCode(code string) bool {
 	switch code {
-	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "DEPTH_LIMIT_EXCEEDED", "ALIAS_LIMIT_EXCEEDED", "COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND":
+	case "GRAPHQL_PARSE_FAILED", "GRAPHQL_VALIDATION_FAILED", "DEPTH_LIMIT_EXCEEDED", "ALIAS_LIMIT_EXCEEDED", "DIRECTIVE_LIMIT_EXCEEDED", "COMPLEXITY_LIMIT_EXCEEDED", "PERSISTED_QUERY_NOT_FOUND":
 		return true
 	}
 	return false

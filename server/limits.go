@@ -8,6 +8,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/graph"
 	"github.com/switchboard-cc/switchboard/graph/model"
 )
@@ -39,7 +40,7 @@ func setComplexity(cfg *graph.Config, maxPage int) {
 // shapeLimit rejects operations deeper or with more aliases than allowed, before any
 // resolver runs (fragments are followed; cycles are already rejected by validation).
 type shapeLimit struct {
-	maxDepth, maxAliases int
+	maxDepth, maxAliases, maxDirectives int
 }
 
 var _ interface {
@@ -53,13 +54,18 @@ func (l shapeLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 	if oc.Operation == nil {
 		return nil
 	}
-	aliases := 0
-	depth := walk(oc.Operation.SelectionSet, 1, &aliases, 0)
+	var c counts
+	c.directives = len(oc.Operation.Directives)
+	depth := walk(oc.Operation.SelectionSet, 1, &c, 0)
+	aliases := c.aliases
 	if l.maxDepth > 0 && depth > l.maxDepth {
 		return limitError(fmt.Sprintf("operation depth %d exceeds the limit of %d", depth, l.maxDepth), "DEPTH_LIMIT_EXCEEDED")
 	}
 	if l.maxAliases > 0 && aliases > l.maxAliases {
 		return limitError(fmt.Sprintf("operation uses %d aliases, the limit is %d", aliases, l.maxAliases), "ALIAS_LIMIT_EXCEEDED")
+	}
+	if l.maxDirectives > 0 && c.directives > l.maxDirectives {
+		return limitError(fmt.Sprintf("operation uses %d directives, the limit is %d", c.directives, l.maxDirectives), "DIRECTIVE_LIMIT_EXCEEDED")
 	}
 	return nil
 }
@@ -67,7 +73,9 @@ func (l shapeLimit) MutateOperationContext(_ context.Context, oc *graphql.Operat
 // maxFragmentHops guards against pathological fragment nesting.
 const maxFragmentHops = 64
 
-func walk(set ast.SelectionSet, depth int, aliases *int, hops int) int {
+type counts struct{ aliases, directives int }
+
+func walk(set ast.SelectionSet, depth int, c *counts, hops int) int {
 	deepest := depth - 1
 	if hops > maxFragmentHops {
 		return depth
@@ -76,18 +84,21 @@ func walk(set ast.SelectionSet, depth int, aliases *int, hops int) int {
 		switch s := sel.(type) {
 		case *ast.Field:
 			if s.Alias != "" && s.Alias != s.Name {
-				*aliases++
+				c.aliases++
 			}
+			c.directives += len(s.Directives)
 			d := depth
 			if len(s.SelectionSet) > 0 {
-				d = walk(s.SelectionSet, depth+1, aliases, hops)
+				d = walk(s.SelectionSet, depth+1, c, hops)
 			}
 			deepest = max(deepest, d)
 		case *ast.InlineFragment:
-			deepest = max(deepest, walk(s.SelectionSet, depth, aliases, hops+1))
+			c.directives += len(s.Directives)
+			deepest = max(deepest, walk(s.SelectionSet, depth, c, hops+1))
 		case *ast.FragmentSpread:
+			c.directives += len(s.Directives)
 			if s.Definition != nil {
-				deepest = max(deepest, walk(s.Definition.SelectionSet, depth, aliases, hops+1))
+				deepest = max(deepest, walk(s.Definition.SelectionSet, depth, c, hops+1))
 			}
 		}
 	}
@@ -96,4 +107,17 @@ func walk(set ast.SelectionSet, depth int, aliases *int, hops int) int {
 
 func limitError(msg, code string) *gqlerror.Error {
 	return &gqlerror.Error{Message: msg, Extensions: map[string]any{"code": code}}
+}
+
+// introspectionScope allows introspection only to principals holding a scope. It runs after
+// gqlgen's Introspection extension, which enables it for everyone.
+type introspectionScope struct{ scope string }
+
+func (introspectionScope) ExtensionName() string                   { return "IntrospectionScope" }
+func (introspectionScope) Validate(graphql.ExecutableSchema) error { return nil }
+func (i introspectionScope) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if p, ok := auth.FromContext(ctx); !ok || !p.Has(i.scope) {
+		oc.DisableIntrospection = true
+	}
+	return nil
 }

@@ -181,15 +181,18 @@ func (s *Server) graphqlHandler() *handler.Server {
 		s.log.ErrorContext(ctx, "resolver panic", "panic", fmt.Sprint(v))
 		return errors.New("internal error")
 	})
-	srv.SetParserTokenLimit(15000)
+	srv.SetParserTokenLimit(l.MaxTokens)
 	if l.Introspection == nil || *l.Introspection {
 		srv.Use(extension.Introspection{})
+		if l.IntrospectionScope != "" {
+			srv.Use(introspectionScope{scope: l.IntrospectionScope})
+		}
 	} else {
 		srv.SetDisableSuggestion(true)
 	}
 	srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](1000)})
 	srv.Use(extension.FixedComplexityLimit(l.MaxComplexity))
-	srv.Use(shapeLimit{maxDepth: l.MaxDepth, maxAliases: l.MaxAliases})
+	srv.Use(shapeLimit{maxDepth: l.MaxDepth, maxAliases: l.MaxAliases, maxDirectives: l.MaxDirectives})
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(resolvers.WithLoaders(ctx))
 	})

@@ -36,49 +36,6 @@ import (
 	tvoxsim "github.com/switchboard-cc/switchboard/upstreams/tvox/sim"
 )
 
-// startGatewayWith is startTestGateway with the caller's logger and a hook that may change
-// the demo before the gateway is built (limits, auth, extra tenants); tokens are minted
-// after the hook, so tenants it adds get theirs.
-func startGatewayWith(t *testing.T, vendors []demoVendor, log *slog.Logger, mutate func(ctx context.Context, d *demo)) *testGateway {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	d, err := startDemo(ctx, vendors, demoOptions{}, log)
-	if err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	stop := func() { cancel(); d.stop() }
-	if mutate != nil {
-		mutate(ctx, d)
-		d.cfg.ApplyDefaults()
-		if err := d.cfg.Validate(); err != nil {
-			stop()
-			t.Fatalf("adversarial config: %v", err)
-		}
-	}
-	toks, err := d.tokens()
-	if err != nil {
-		stop()
-		t.Fatal(err)
-	}
-	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, gatewayOptions{})
-	if err != nil {
-		stop()
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(g)
-	d.started(ctx, srv.URL)
-	t.Cleanup(func() {
-		cancel()
-		g.hub.Close()
-		srv.CloseClientConnections()
-		srv.Close()
-		_ = g.current().tenants.Close()
-		d.stop()
-	})
-	return &testGateway{demo: d, gw: g, srv: srv, tokens: toks}
-}
-
 // faultServer is an upstream that misbehaves in one way and counts what reaches it.
 type faultServer struct {
 	*httptest.Server
@@ -146,7 +103,7 @@ func startAdversarialGateway(t *testing.T, log *slog.Logger) *advEnv {
 	e.faults["f-redirect"] = newFaultServer(t, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, e.sink.URL+r.URL.RequestURI(), http.StatusFound)
 	})
-	g := startGatewayWith(t, demoVendors(), log, func(ctx context.Context, d *demo) {
+	g := startTestGatewayWith(t, demoVendors(), testSetup{log: log, mutate: func(ctx context.Context, d *demo) {
 		off := false
 		d.cfg.Limits.Introspection = &off
 		d.cfg.Limits.InitTimeout = config.Duration{Duration: 500 * time.Millisecond}
@@ -176,7 +133,7 @@ func startAdversarialGateway(t *testing.T, log *slog.Logger) *advEnv {
 		bad.ID, bad.Secrets = "f-badcreds", map[string]config.SecretRef{"key": ok.Secrets["key"], "secret": {Env: advWrongSecretEnv}}
 		d.secrets[advWrongSecretEnv] = advWrongSecret
 		d.cfg.Tenants = append(d.cfg.Tenants, config.Tenant{ID: "faulty", Sources: append(srcs, bad)})
-	})
+	}})
 	e.testGateway = g
 	e.hsKey = []byte(g.demo.secrets[demoSecretEnv])
 	return e

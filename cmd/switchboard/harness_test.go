@@ -27,24 +27,49 @@ type testGateway struct {
 }
 
 func startTestGateway(t *testing.T, vendors []demoVendor, o demoOptions) *testGateway {
-	return startTestGatewayWith(t, vendors, o, gatewayOptions{})
+	return startTestGatewayWith(t, vendors, testSetup{demo: o})
 }
 
-func startTestGatewayWith(t *testing.T, vendors []demoVendor, o demoOptions, gopts gatewayOptions) *testGateway {
+// testSetup tunes startTestGatewayWith.
+type testSetup struct {
+	demo    demoOptions
+	gateway gatewayOptions
+	// log receives the gateway's logs [discarded].
+	log *slog.Logger
+	// mutate may change the demo before the gateway is built (limits, auth, extra tenants);
+	// tokens are minted after it, so tenants it adds get theirs.
+	mutate func(ctx context.Context, d *demo)
+}
+
+func startTestGatewayWith(t *testing.T, vendors []demoVendor, ts testSetup) *testGateway {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	d, err := startDemo(ctx, vendors, o, log)
+	log := ts.log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	d, err := startDemo(ctx, vendors, ts.demo, log)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
+	stop := func() { cancel(); d.stop() }
+	if ts.mutate != nil {
+		ts.mutate(ctx, d)
+		d.cfg.ApplyDefaults()
+		if err := d.cfg.Validate(); err != nil {
+			stop()
+			t.Fatalf("test config: %v", err)
+		}
+	}
 	toks, err := d.tokens()
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
-	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, gopts)
+	g, err := buildGateway(ctx, d.cfg, d.lookup, newRegistry(), log, ts.gateway)
 	if err != nil {
+		stop()
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(g)

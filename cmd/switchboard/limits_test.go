@@ -2,10 +2,12 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBadQueriesAreRefusedWithCodes covers the query-side bad input of the gateway core.
@@ -31,6 +33,8 @@ func TestBadQueriesAreRefusedWithCodes(t *testing.T) {
 		{"inverted range", `{ calls(filter: {range: {from: "2026-01-02T00:00:00Z", to: "2026-01-01T00:00:00Z"}}) { totalCount } }`, "BAD_USER_INPUT"},
 		{"bad datetime", `{ calls(filter: {range: {from: "yesterday", to: "2026-01-01T00:00:00Z"}}) { totalCount } }`, "BAD_USER_INPUT"},
 		{"not supported", `{ reportJobs { totalCount } }`, "NOT_SUPPORTED"},
+		{"directives", directives(12), "DIRECTIVE_LIMIT_EXCEEDED"},
+		{"tokens", "{ viewer { " + strings.Repeat("tenant ", 16000) + "} }", "GRAPHQL_PARSE_FAILED"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -61,4 +65,37 @@ func TestBadQueriesAreRefusedWithCodes(t *testing.T) {
 			t.Fatalf("status %d, want 413", resp.StatusCode)
 		}
 	})
+}
+
+// TestIntrospectionNeedsScopeWhenConfigured: with limits.introspectionScope, only tokens
+// holding that scope may introspect.
+func TestIntrospectionNeedsScopeWhenConfigured(t *testing.T) {
+	g := startTestGatewayWith(t, vendorsNamed("telavox"), testSetup{mutate: func(_ context.Context, d *demo) {
+		d.cfg.Limits.IntrospectionScope = "schema:read"
+	}})
+	r := g.query(t, g.tokens["telavox"].Full, `{ __schema { queryType { name } } }`, nil)
+	if len(r.Errors) == 0 || r.Errors[0].Message != "introspection disabled" {
+		t.Fatalf("introspection without the scope: %+v %s", r.Errors, r.Data)
+	}
+	m, err := minter(g.demo.cfg.Auth, g.demo.lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.Mint("telavox", []string{"schema:read"}, time.Hour, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := g.query(t, tok, `{ __schema { queryType { name } } }`, nil); len(r.Errors) != 0 {
+		t.Fatalf("introspection with the scope: %+v", r.Errors)
+	}
+}
+
+// directives is a valid operation with 2n directives on n aliased fields.
+func directives(n int) string {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, " d%d: viewer @include(if: true) @skip(if: false) { tenant }", i)
+	}
+	return b.String() + " }"
 }

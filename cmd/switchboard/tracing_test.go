@@ -19,7 +19,7 @@ func TestTracesCoverOperationAndUpstream(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := tracing.NewProvider(sdktrace.NewSimpleSpanProcessor(exp), tracing.Config{})
 	defer func() { _ = tp.Shutdown(context.Background()) }()
-	g := startTestGatewayWith(t, vendorsNamed("sobot"), demoOptions{}, gatewayOptions{tracer: tp})
+	g := startTestGatewayWith(t, vendorsNamed("sobot"), testSetup{gateway: gatewayOptions{tracer: tp}})
 	sim := g.demo.bySource["sobot/sobot"].handler.(*sobotsim.Server)
 	sim.ResetRequests()
 	to := time.Now().Add(-time.Hour)
