@@ -44,7 +44,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Log, os.Stderr)
+	log := newLogger(cfg.Log, stderr)
 	g, err := buildGateway(ctx, cfg, os.LookupEnv, newRegistry(), log, gatewayOptions{})
 	if err != nil {
 		return err

@@ -236,7 +236,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	log := newLogger(config.Log{Format: "text", Level: *logLevel}, os.Stderr)
+	log := newLogger(config.Log{Format: "text", Level: *logLevel}, stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	d, err := startDemo(ctx, demoVendors(), demoOptions{}, log)
