@@ -184,8 +184,9 @@ func (h *Hub) Subscribe(ctx context.Context, key StreamKey, open Opener, opts Su
 	}
 	sub := newSubscription(h, st, h.cfg.Buffer)
 	st.attach(sub, opts.After)
-	h.wg.Add(1)
-	go sub.pump(ctx)
+	// No goroutine per subscription: the context ending is a callback, and delivery runs
+	// in the consumer (Next) unless it asks for a channel (Events).
+	sub.stopAfter = context.AfterFunc(ctx, sub.ctxDone)
 	return sub, nil
 }
 

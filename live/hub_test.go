@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,6 +68,7 @@ func subscribe(t testing.TB, h *Hub, k StreamKey, u *upstream, after *uint64) *S
 	if err != nil {
 		t.Fatalf("subscribing: %v", err)
 	}
+	sub.Events() // these tests read the channel; TestNextNeedsNoGoroutine covers Next
 	return sub
 }
 
@@ -490,4 +492,50 @@ func BenchmarkFanOut1000(b *testing.B) {
 	h.Close()
 	readers.Wait()
 	b.ReportMetric(float64(delivered.Load())/float64(b.N), "deliveries/op")
+}
+
+// TestNextNeedsNoGoroutine: consumers that pull with Next get the same snapshot-then-delta
+// order without a goroutine per subscription, and leave the stream when their context ends.
+func TestNextNeedsNoGoroutine(t *testing.T) {
+	h := New(Config{}, nil)
+	defer h.Close()
+	u := newUpstream()
+	ctx, cancel := context.WithCancel(t.Context())
+	first, err := h.Subscribe(ctx, key("t1"), u.open, SubscribeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := u.next(t)
+	sink.Reset([]upstreams.Item{{Key: "a", Value: 1}})
+	if e, ok := first.Next(ctx); !ok || e.Kind != model.EventKindUpsert || e.Key != "a" {
+		t.Fatalf("first event %+v %v", e, ok)
+	}
+	before := runtime.NumGoroutine()
+	subs := make([]*Subscription, 100)
+	for i := range subs {
+		if subs[i], err = h.Subscribe(ctx, key("t1"), u.open, SubscribeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if grown := runtime.NumGoroutine() - before; grown > 10 {
+		t.Fatalf("100 pull subscriptions started %d goroutines", grown)
+	}
+	sink.Upsert("b", 2)
+	for i, s := range subs {
+		if e, ok := s.Next(ctx); !ok || e.Kind != model.EventKindSnapshot || e.Key != "a" {
+			t.Fatalf("sub %d: snapshot %+v %v", i, e, ok)
+		}
+		if e, ok := s.Next(ctx); !ok || e.Kind != model.EventKindUpsert || e.Key != "b" {
+			t.Fatalf("sub %d: delta %+v %v", i, e, ok)
+		}
+	}
+	cancel()
+	waitFor(t, "the subscriptions to leave", func() bool { return len(h.Streams()) == 0 || h.Streams()[0].Subscribers == 0 })
+	if _, ok := subs[0].Next(t.Context()); ok {
+		t.Fatal("Next after the context ended")
+	}
+	for _, s := range subs {
+		s.Close()
+	}
+	first.Close()
 }

@@ -16,7 +16,11 @@ type Subscription struct {
 	out  chan Event
 	wake chan struct{} // a push happened; capacity 1
 	stop chan struct{} // closed by end
-	done chan struct{} // closed when the pump has exited and out is closed
+	done chan struct{} // closed once the subscription has left its stream
+
+	pumpOnce   sync.Once
+	finishOnce sync.Once
+	stopAfter  func() bool // unregisters the end-on-ctx-done callback
 
 	mu sync.Mutex
 	// queue[head:] is pending; the consumed prefix is reused instead of reallocated.
@@ -26,6 +30,7 @@ type Subscription struct {
 	// not count against limit, so a large snapshot cannot make a new subscriber "slow".
 	initial int
 	ended   bool
+	pumping bool // Events was called: a goroutine feeds out
 	err     error
 }
 
@@ -38,8 +43,38 @@ func newSubscription(h *Hub, st *stream, limit int) *Subscription {
 }
 
 // Events delivers the snapshot (kind SNAPSHOT, or RESYNC when a resume missed too much),
-// then the changes in Seq order. It is closed when the subscription ends; see Err.
-func (s *Subscription) Events() <-chan Event { return s.out }
+// then the changes in Seq order. It is closed when the subscription ends; see Err. The
+// first call starts a goroutine that feeds the channel; Next does the same without one. Use
+// one or the other for a subscription.
+func (s *Subscription) Events() <-chan Event {
+	s.pumpOnce.Do(func() {
+		s.mu.Lock()
+		s.pumping = true
+		s.mu.Unlock()
+		s.hub.wg.Add(1)
+		go s.pump()
+	})
+	return s.out
+}
+
+// Next waits for the next event, in the order Events would deliver it. It returns false
+// when the subscription has ended (see Err) or ctx is done. With thousands of subscribers
+// the goroutine Events needs per subscriber is a visible share of memory and scheduling,
+// so consumers that loop anyway should call Next.
+func (s *Subscription) Next(ctx context.Context) (Event, bool) {
+	for {
+		if e, ok := s.next(); ok {
+			return e, true
+		}
+		select {
+		case <-s.wake:
+		case <-s.stop:
+			return Event{}, false
+		case <-ctx.Done():
+			return Event{}, false
+		}
+	}
+}
 
 // Err says why Events was closed: nil after Close or the context ending, ErrSlowConsumer,
 // or ErrHubClosed.
@@ -49,10 +84,40 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Close ends the subscription and waits until Events is closed.
+// Close ends the subscription, leaves the stream and, if Events was used, waits until it
+// is closed.
 func (s *Subscription) Close() {
 	s.end(nil)
+	if !s.isPumping() {
+		s.finish()
+	}
 	<-s.done
+}
+
+func (s *Subscription) isPumping() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pumping
+}
+
+// finish leaves the stream once: by Close, by the pump's exit, or when the subscriber's
+// context ends.
+func (s *Subscription) finish() {
+	s.finishOnce.Do(func() {
+		if s.stopAfter != nil {
+			s.stopAfter()
+		}
+		s.hub.release(s.st, s)
+		close(s.done)
+	})
+}
+
+// ctxDone ends the subscription when the subscriber's context ends.
+func (s *Subscription) ctxDone() {
+	s.end(nil)
+	if !s.isPumping() {
+		s.finish()
+	}
 }
 
 // start queues what the subscriber must see first; called again with a RESYNC snapshot, it
@@ -165,29 +230,22 @@ func (s *Subscription) endLocked(err error) {
 }
 
 // pump moves queued events to Events until the subscription ends.
-func (s *Subscription) pump(ctx context.Context) {
+func (s *Subscription) pump() {
 	defer s.hub.wg.Done()
-	defer close(s.done)
+	defer s.finish()
 	defer close(s.out)
-	defer s.hub.release(s.st, s)
 	for {
 		e, ok := s.next()
 		if !ok {
 			select {
 			case <-s.wake:
 				continue
-			case <-ctx.Done():
-				s.end(nil)
-				return
 			case <-s.stop:
 				return
 			}
 		}
 		select {
 		case s.out <- e:
-		case <-ctx.Done():
-			s.end(nil)
-			return
 		case <-s.stop:
 			return
 		}

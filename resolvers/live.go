@@ -122,28 +122,24 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 
 func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Subscription, out chan<- *T, conv func(*Source, liveEvent) (*T, bool)) {
 	for {
+		ev, ok := sub.Next(ctx)
+		if !ok {
+			if err := sub.Err(); err != nil && ctx.Err() == nil {
+				if errors.Is(err, live.ErrSlowConsumer) && r.Observer != nil {
+					r.Observer.Dropped("slow_consumer")
+				}
+				r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
+			}
+			return
+		}
+		v, keep := conv(src, ev)
+		if !keep {
+			continue
+		}
 		select {
+		case out <- v:
 		case <-ctx.Done():
 			return
-		case ev, ok := <-sub.Events():
-			if !ok {
-				if err := sub.Err(); err != nil && !errors.Is(err, context.Canceled) {
-					if errors.Is(err, live.ErrSlowConsumer) && r.Observer != nil {
-						r.Observer.Dropped("slow_consumer")
-					}
-					r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
-				}
-				return
-			}
-			v, keep := conv(src, ev)
-			if !keep {
-				continue
-			}
-			select {
-			case out <- v:
-			case <-ctx.Done():
-				return
-			}
 		}
 	}
 }
