@@ -23,6 +23,7 @@ var errStoppedByClient = errors.New("operation stopped by client")
 func (c *conn) serve(ctx context.Context, r *http.Request) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer func() {
+		c.stopTimers()
 		if c.stopOps != nil {
 			c.stopOps()
 		}
@@ -32,8 +33,11 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 	}()
 
 	initSeen := make(chan struct{})
-	acked := make(chan time.Time, 1)
-	c.wg.Go(func() { c.supervise(ctx, initSeen, acked) })
+	c.after(c.cfg.InitTimeout, func() {
+		if !isClosed(initSeen) {
+			c.fatal(ctx, closeInitTimeout, "Connection initialisation timeout")
+		}
+	})
 
 	var opsCtx context.Context // set once the connection is acknowledged
 	for {
@@ -72,7 +76,7 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 			}
 			opsCtx, c.stopOps = context.WithCancel(authCtx)
 			_ = c.send(ctx, message{Type: "connection_ack"})
-			acked <- expiry
+			c.acknowledged(ctx, expiry)
 		case kindPing:
 			if !isObjectOrNull(m.Payload) {
 				c.fatal(ctx, closeBadRequest, "Invalid ping payload")
@@ -124,50 +128,73 @@ func (c *conn) authenticate(ctx context.Context, r *http.Request, payload map[st
 	return authCtx, expiry, nil
 }
 
-// supervise enforces the init timeout and credential expiry and sends keepalives.
-func (c *conn) supervise(ctx context.Context, initSeen <-chan struct{}, acked <-chan time.Time) {
-	initTimer := time.NewTimer(c.cfg.InitTimeout)
-	defer initTimer.Stop()
-	initTimeout := initTimer.C
-	var tick, expire <-chan time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-initSeen:
-			initSeen, initTimeout = nil, nil
-		case <-initTimeout:
-			if !isClosed(initSeen) {
-				c.fatal(ctx, closeInitTimeout, "Connection initialisation timeout")
-				return
+// after runs f once after d in a goroutine counted in c.wg, unless the connection has
+// begun to stop. Timers instead of a supervising goroutine: with thousands of idle
+// connections, one goroutine less each is a visible share of memory.
+func (c *conn) after(d time.Duration, f func()) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.afterLocked(d, f)
+}
+
+// every runs f every d until it returns false, on one timer.
+func (c *conn) every(d time.Duration, f func() bool) {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	var t *time.Timer
+	t = c.afterLocked(d, func() {
+		if f() {
+			c.tmu.Lock()
+			if !c.stopping {
+				t.Reset(d)
 			}
-			initSeen, initTimeout = nil, nil
-		case expiry := <-acked:
-			acked = nil
-			if c.d.legacy {
-				_ = c.send(ctx, message{Type: "ka"})
-			}
-			if c.cfg.KeepAlive > 0 {
-				t := time.NewTicker(c.cfg.KeepAlive)
-				defer t.Stop()
-				tick = t.C
-			}
-			if !expiry.IsZero() {
-				t := time.NewTimer(time.Until(expiry))
-				defer t.Stop()
-				expire = t.C
-			}
-		case <-tick:
-			ka := message{Type: "ping"}
-			if c.d.legacy {
-				ka = message{Type: "ka"}
-			}
-			_ = c.send(ctx, ka)
-		case <-expire:
-			c.fatal(ctx, closeForbidden, "Forbidden: token expired")
+			c.tmu.Unlock()
+		}
+	})
+}
+
+func (c *conn) afterLocked(d time.Duration, f func()) *time.Timer {
+	t := time.AfterFunc(d, func() {
+		c.tmu.Lock()
+		if c.stopping {
+			c.tmu.Unlock()
 			return
 		}
+		c.wg.Add(1)
+		c.tmu.Unlock()
+		defer c.wg.Done()
+		f()
+	})
+	c.timers = append(c.timers, t)
+	return t
+}
+
+// acknowledged starts keepalives and the credentials' expiry once connection_ack is sent.
+func (c *conn) acknowledged(ctx context.Context, expiry time.Time) {
+	if c.d.legacy {
+		_ = c.send(ctx, message{Type: "ka"})
 	}
+	if c.cfg.KeepAlive > 0 {
+		ka := message{Type: "ping"}
+		if c.d.legacy {
+			ka = message{Type: "ka"}
+		}
+		c.every(c.cfg.KeepAlive, func() bool { return c.send(ctx, ka) == nil })
+	}
+	if !expiry.IsZero() {
+		c.after(time.Until(expiry), func() { c.fatal(ctx, closeForbidden, "Forbidden: token expired") })
+	}
+}
+
+// stopTimers stops every timer; callbacks that already fired are waited for by c.wg.
+func (c *conn) stopTimers() {
+	c.tmu.Lock()
+	defer c.tmu.Unlock()
+	c.stopping = true
+	for _, t := range c.timers {
+		t.Stop()
+	}
+	c.timers = nil
 }
 
 // start registers operation m.ID and runs it in its own goroutine. A non-zero

@@ -163,7 +163,7 @@ type conn struct {
 	d       dialect
 	headers http.Header
 	log     *slog.Logger
-	wg      sync.WaitGroup // supervise and every operation goroutine
+	wg      sync.WaitGroup // every operation goroutine and firing timer callback
 	// stopOps cancels every operation even when Authenticate returned a
 	// context not derived from the connection's; used by serve only.
 	stopOps context.CancelFunc
@@ -173,6 +173,10 @@ type conn struct {
 
 	mu  sync.Mutex // guards ops
 	ops map[string]*operation
+
+	tmu      sync.Mutex // guards timers and stopping
+	timers   []*time.Timer
+	stopping bool
 }
 
 type operation struct{ cancel context.CancelCauseFunc }
