@@ -155,7 +155,7 @@ func hasToken(h http.Header, name, token string) bool {
 }
 
 // conn is one upgraded WebSocket. The reading goroutine (serve) owns the
-// protocol state; supervise and the operation goroutines only write.
+// protocol state; timer callbacks and the operation goroutines only write.
 type conn struct {
 	cfg     Config
 	ws      *websocket.Conn
