@@ -38,6 +38,7 @@ type ResolverRoot interface {
 	Query() QueryResolver
 	Queue() QueueResolver
 	ReportJob() ReportJobResolver
+	ReportLog() ReportLogResolver
 	Subscription() SubscriptionResolver
 }
 
@@ -200,6 +201,7 @@ type ComplexityRoot struct {
 	Mutation struct {
 		CreateReportJob func(childComplexity int, input model.ReportJobInput) int
 		DeleteReportJob func(childComplexity int, id string) int
+		DeleteReportLog func(childComplexity int, id string) int
 		UpdateReportJob func(childComplexity int, id string, input model.ReportJobInput) int
 	}
 
@@ -209,16 +211,19 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Agent             func(childComplexity int, id string) int
-		AgentStateHistory func(childComplexity int, agent string, rangeArg model.TimeRange) int
-		Agents            func(childComplexity int, filter *model.AgentFilter) int
-		Call              func(childComplexity int, id string) int
-		CallVolume        func(childComplexity int, rangeArg model.TimeRange, interval model.Interval, filter *model.CallFilter) int
-		Calls             func(childComplexity int, filter *model.CallFilter, first *int, after *string) int
-		QueueTimeseries   func(childComplexity int, queue string, rangeArg model.TimeRange, interval model.Interval) int
-		Queues            func(childComplexity int, filter *model.QueueFilter) int
-		ReportJobs        func(childComplexity int, first *int, after *string) int
-		Viewer            func(childComplexity int) int
+		Agent                func(childComplexity int, id string) int
+		AgentStateHistory    func(childComplexity int, agent string, rangeArg model.TimeRange) int
+		Agents               func(childComplexity int, filter *model.AgentFilter) int
+		Call                 func(childComplexity int, id string) int
+		CallVolume           func(childComplexity int, rangeArg model.TimeRange, interval model.Interval, filter *model.CallFilter) int
+		Calls                func(childComplexity int, filter *model.CallFilter, first *int, after *string) int
+		QueueAgentStats      func(childComplexity int, queue string, agent string, rangeArg model.TimeRange) int
+		QueueAgentTimeseries func(childComplexity int, queue string, agent string, rangeArg model.TimeRange, interval model.Interval) int
+		QueueTimeseries      func(childComplexity int, queue string, rangeArg model.TimeRange, interval model.Interval) int
+		Queues               func(childComplexity int, filter *model.QueueFilter) int
+		ReportJobs           func(childComplexity int, first *int, after *string) int
+		ReportLogs           func(childComplexity int, first *int, after *string) int
+		Viewer               func(childComplexity int) int
 	}
 
 	Queue struct {
@@ -309,6 +314,30 @@ type ComplexityRoot struct {
 		Node   func(childComplexity int) int
 	}
 
+	ReportLog struct {
+		CreatedAt   func(childComplexity int) int
+		FileName    func(childComplexity int) int
+		Format      func(childComplexity int) int
+		ID          func(childComplexity int) int
+		Name        func(childComplexity int) int
+		Raw         func(childComplexity int) int
+		ReportJobID func(childComplexity int) int
+		Source      func(childComplexity int) int
+		Status      func(childComplexity int) int
+		VendorID    func(childComplexity int) int
+	}
+
+	ReportLogConnection struct {
+		Edges      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	ReportLogEdge struct {
+		Cursor func(childComplexity int) int
+		Node   func(childComplexity int) int
+	}
+
 	Source struct {
 		Capabilities func(childComplexity int) int
 		Health       func(childComplexity int) int
@@ -394,6 +423,7 @@ type CustomerResolver interface {
 type MutationResolver interface {
 	CreateReportJob(ctx context.Context, input model.ReportJobInput) (*model.ReportJob, error)
 	UpdateReportJob(ctx context.Context, id string, input model.ReportJobInput) (*model.ReportJob, error)
+	DeleteReportLog(ctx context.Context, id string) (string, error)
 	DeleteReportJob(ctx context.Context, id string) (string, error)
 }
 type QueryResolver interface {
@@ -405,7 +435,10 @@ type QueryResolver interface {
 	Call(ctx context.Context, id string) (*model.Call, error)
 	Queues(ctx context.Context, filter *model.QueueFilter) ([]*model.Queue, error)
 	CallVolume(ctx context.Context, rangeArg model.TimeRange, interval model.Interval, filter *model.CallFilter) ([]*model.TimeseriesPoint, error)
+	QueueAgentStats(ctx context.Context, queue string, agent string, rangeArg model.TimeRange) (*model.AgentCounters, error)
+	QueueAgentTimeseries(ctx context.Context, queue string, agent string, rangeArg model.TimeRange, interval model.Interval) ([]*model.TimeseriesPoint, error)
 	QueueTimeseries(ctx context.Context, queue string, rangeArg model.TimeRange, interval model.Interval) ([]*model.TimeseriesPoint, error)
+	ReportLogs(ctx context.Context, first *int, after *string) (*model.ReportLogConnection, error)
 	ReportJobs(ctx context.Context, first *int, after *string) (*model.ReportJobConnection, error)
 }
 type QueueResolver interface {
@@ -413,6 +446,9 @@ type QueueResolver interface {
 }
 type ReportJobResolver interface {
 	Source(ctx context.Context, obj *model.ReportJob) (*model.SourceRef, error)
+}
+type ReportLogResolver interface {
+	Source(ctx context.Context, obj *model.ReportLog) (*model.SourceRef, error)
 }
 type SubscriptionResolver interface {
 	SourceHealth(ctx context.Context, sources []string) (<-chan *model.SourceHealthEvent, error)
@@ -1129,6 +1165,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteReportJob(childComplexity, args["id"].(string)), true
+	case "Mutation.deleteReportLog":
+		if e.ComplexityRoot.Mutation.DeleteReportLog == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_deleteReportLog_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.DeleteReportLog(childComplexity, args["id"].(string)), true
 	case "Mutation.updateReportJob":
 		if e.ComplexityRoot.Mutation.UpdateReportJob == nil {
 			break
@@ -1221,6 +1268,28 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.Calls(childComplexity, args["filter"].(*model.CallFilter), args["first"].(*int), args["after"].(*string)), true
 
+	case "Query.queueAgentStats":
+		if e.ComplexityRoot.Query.QueueAgentStats == nil {
+			break
+		}
+
+		args, err := ec.field_Query_queueAgentStats_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QueueAgentStats(childComplexity, args["queue"].(string), args["agent"].(string), args["range"].(model.TimeRange)), true
+	case "Query.queueAgentTimeseries":
+		if e.ComplexityRoot.Query.QueueAgentTimeseries == nil {
+			break
+		}
+
+		args, err := ec.field_Query_queueAgentTimeseries_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.QueueAgentTimeseries(childComplexity, args["queue"].(string), args["agent"].(string), args["range"].(model.TimeRange), args["interval"].(model.Interval)), true
 	case "Query.queueTimeseries":
 		if e.ComplexityRoot.Query.QueueTimeseries == nil {
 			break
@@ -1254,6 +1323,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.ReportJobs(childComplexity, args["first"].(*int), args["after"].(*string)), true
+	case "Query.reportLogs":
+		if e.ComplexityRoot.Query.ReportLogs == nil {
+			break
+		}
+
+		args, err := ec.field_Query_reportLogs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.ReportLogs(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -1652,6 +1732,99 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ReportJobEdge.Node(childComplexity), true
+
+	case "ReportLog.createdAt":
+		if e.ComplexityRoot.ReportLog.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.CreatedAt(childComplexity), true
+	case "ReportLog.fileName":
+		if e.ComplexityRoot.ReportLog.FileName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.FileName(childComplexity), true
+	case "ReportLog.format":
+		if e.ComplexityRoot.ReportLog.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.Format(childComplexity), true
+	case "ReportLog.id":
+		if e.ComplexityRoot.ReportLog.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.ID(childComplexity), true
+	case "ReportLog.name":
+		if e.ComplexityRoot.ReportLog.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.Name(childComplexity), true
+	case "ReportLog.raw":
+		if e.ComplexityRoot.ReportLog.Raw == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.Raw(childComplexity), true
+	case "ReportLog.reportJobId":
+		if e.ComplexityRoot.ReportLog.ReportJobID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.ReportJobID(childComplexity), true
+	case "ReportLog.source":
+		if e.ComplexityRoot.ReportLog.Source == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.Source(childComplexity), true
+	case "ReportLog.status":
+		if e.ComplexityRoot.ReportLog.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.Status(childComplexity), true
+	case "ReportLog.vendorId":
+		if e.ComplexityRoot.ReportLog.VendorID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLog.VendorID(childComplexity), true
+
+	case "ReportLogConnection.edges":
+		if e.ComplexityRoot.ReportLogConnection.Edges == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLogConnection.Edges(childComplexity), true
+	case "ReportLogConnection.pageInfo":
+		if e.ComplexityRoot.ReportLogConnection.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLogConnection.PageInfo(childComplexity), true
+	case "ReportLogConnection.totalCount":
+		if e.ComplexityRoot.ReportLogConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLogConnection.TotalCount(childComplexity), true
+
+	case "ReportLogEdge.cursor":
+		if e.ComplexityRoot.ReportLogEdge.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLogEdge.Cursor(childComplexity), true
+	case "ReportLogEdge.node":
+		if e.ComplexityRoot.ReportLogEdge.Node == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ReportLogEdge.Node(childComplexity), true
 
 	case "Source.capabilities":
 		if e.ComplexityRoot.Source.Capabilities == nil {
@@ -2422,6 +2595,10 @@ enum Capability {
   QUEUE_TIMESERIES
   "Scheduled report jobs (` + "`" + `reportJobs` + "`" + ` and its mutations)."
   REPORT_JOBS
+  "Executions of report jobs (` + "`" + `reportLogs` + "`" + `, ` + "`" + `deleteReportLog` + "`" + `)."
+  REPORT_LOGS
+  "One agent's figures within one queue (` + "`" + `queueAgentStats` + "`" + `, ` + "`" + `queueAgentTimeseries` + "`" + `)."
+  QUEUE_AGENT_STATS
   "Call recordings (` + "`" + `Call.recordingUrl` + "`" + `)."
   RECORDINGS
 }
@@ -2802,6 +2979,26 @@ extend type Query {
     "Which calls (its range is ignored)."
     filter: CallFilter
   ): [TimeseriesPoint!]! @scope(requires: "calls:read")
+  "One agent's figures within one queue over a range. Needs ` + "`" + `queues:read` + "`" + `."
+  queueAgentStats(
+    "The queue's global id."
+    queue: ID!
+    "The agent's vendor id (agent number or extension)."
+    agent: String!
+    "The range."
+    range: TimeRange!
+  ): AgentCounters @scope(requires: "queues:read")
+  "One agent's figures within one queue per interval. Needs ` + "`" + `queues:read` + "`" + `."
+  queueAgentTimeseries(
+    "The queue's global id."
+    queue: ID!
+    "The agent's vendor id (agent number or extension)."
+    agent: String!
+    "The range."
+    range: TimeRange!
+    "Bucket width."
+    interval: Interval!
+  ): [TimeseriesPoint!]! @scope(requires: "queues:read")
   "One queue's figures per interval. Needs ` + "`" + `queues:read` + "`" + `."
   queueTimeseries(
     "The queue's global id."
@@ -2910,7 +3107,57 @@ type ReportJobEdge {
   node: ReportJob!
 }
 
+"""
+One execution of a report job: the file a source produced.
+"""
+type ReportLog {
+  "Global id."
+  id: ID!
+  "The vendor's own id."
+  vendorId: String!
+  "The source that keeps the log."
+  source: SourceRef!
+  "Global id of the job that ran, when the source says."
+  reportJobId: ID
+  "Name of the report."
+  name: String!
+  "The vendor's status of the execution, unchanged."
+  status: String
+  "File format (vendor's value)."
+  format: String
+  "Name of the produced file."
+  fileName: String
+  "When the execution ran."
+  createdAt: DateTime
+  "The vendor's document. Needs ` + "`" + `raw:read` + "`" + `."
+  raw: JSON @scope(requires: "raw:read")
+}
+
+"""
+A Relay connection of report executions.
+"""
+type ReportLogConnection {
+  "The executions of this page."
+  edges: [ReportLogEdge!]!
+  "Paging state."
+  pageInfo: PageInfo!
+  "All executions across sources, when known."
+  totalCount: Int
+}
+
+"""
+A report execution and its cursor.
+"""
+type ReportLogEdge {
+  "Opaque cursor."
+  cursor: String!
+  "The execution."
+  node: ReportLog!
+}
+
 extend type Query {
+  "Executions of report jobs kept by the tenant's sources, newest as the source orders them. Needs ` + "`" + `reports:write` + "`" + `."
+  reportLogs("Page size, 1 to 100 (default 20)." first: Int, "Cursor of the previous page's last execution." after: String): ReportLogConnection! @scope(requires: "reports:write")
   "Scheduled report jobs of the tenant's sources. Needs ` + "`" + `reports:write` + "`" + `."
   reportJobs("Page size, 1 to 100 (default 20)." first: Int, "Cursor of the previous page's last job." after: String): ReportJobConnection! @scope(requires: "reports:write")
 }
@@ -2920,6 +3167,8 @@ extend type Mutation {
   createReportJob("The job." input: ReportJobInput!): ReportJob! @scope(requires: "reports:write")
   "Replace a report job's content. Needs ` + "`" + `reports:write` + "`" + `."
   updateReportJob("The job's global id." id: ID!, "The new content." input: ReportJobInput!): ReportJob! @scope(requires: "reports:write")
+  "Delete a report execution (its file) at the source. Returns its id. Needs ` + "`" + `reports:write` + "`" + `."
+  deleteReportLog("The execution's global id." id: ID!): ID! @scope(requires: "reports:write")
   "Delete a report job. Returns its id. Needs ` + "`" + `reports:write` + "`" + `."
   deleteReportJob("The job's global id." id: ID!): ID! @scope(requires: "reports:write")
 }
@@ -3419,6 +3668,54 @@ func (ec *executionContext) childFields_ReportJobEdge(ctx context.Context, field
 	return nil, fmt.Errorf("no field named %q was found under type ReportJobEdge", field.Name)
 }
 
+func (ec *executionContext) childFields_ReportLog(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ReportLog_id(ctx, field)
+	case "vendorId":
+		return ec.fieldContext_ReportLog_vendorId(ctx, field)
+	case "source":
+		return ec.fieldContext_ReportLog_source(ctx, field)
+	case "reportJobId":
+		return ec.fieldContext_ReportLog_reportJobId(ctx, field)
+	case "name":
+		return ec.fieldContext_ReportLog_name(ctx, field)
+	case "status":
+		return ec.fieldContext_ReportLog_status(ctx, field)
+	case "format":
+		return ec.fieldContext_ReportLog_format(ctx, field)
+	case "fileName":
+		return ec.fieldContext_ReportLog_fileName(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_ReportLog_createdAt(ctx, field)
+	case "raw":
+		return ec.fieldContext_ReportLog_raw(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportLog", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportLogConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "edges":
+		return ec.fieldContext_ReportLogConnection_edges(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_ReportLogConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ReportLogConnection_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportLogConnection", field.Name)
+}
+
+func (ec *executionContext) childFields_ReportLogEdge(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "cursor":
+		return ec.fieldContext_ReportLogEdge_cursor(ctx, field)
+	case "node":
+		return ec.fieldContext_ReportLogEdge_node(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ReportLogEdge", field.Name)
+}
+
 func (ec *executionContext) childFields_Source(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -3671,6 +3968,20 @@ func (ec *executionContext) field_Mutation_deleteReportJob_args(ctx context.Cont
 	return args, nil
 }
 
+func (ec *executionContext) field_Mutation_deleteReportLog_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	return args, nil
+}
+
 func (ec *executionContext) field_Mutation_updateReportJob_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3831,6 +4142,74 @@ func (ec *executionContext) field_Query_calls_args(ctx context.Context, rawArgs 
 	return args, nil
 }
 
+func (ec *executionContext) field_Query_queueAgentStats_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "queue",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["queue"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "agent",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agent"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (model.TimeRange, error) {
+			return ec.unmarshalNTimeRange2githubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐTimeRange(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_queueAgentTimeseries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "queue",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["queue"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "agent",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["agent"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "range",
+		func(ctx context.Context, v any) (model.TimeRange, error) {
+			return ec.unmarshalNTimeRange2githubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐTimeRange(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["range"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "interval",
+		func(ctx context.Context, v any) (model.Interval, error) {
+			return ec.unmarshalNInterval2githubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐInterval(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["interval"] = arg3
+	return args, nil
+}
+
 func (ec *executionContext) field_Query_queueTimeseries_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
@@ -3876,6 +4255,28 @@ func (ec *executionContext) field_Query_queues_args(ctx context.Context, rawArgs
 }
 
 func (ec *executionContext) field_Query_reportJobs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Query_reportLogs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
@@ -6952,6 +7353,68 @@ func (ec *executionContext) fieldContext_Mutation_updateReportJob(ctx context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_deleteReportLog(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_deleteReportLog(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().DeleteReportLog(ctx, fc.Args["id"].(string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2string(ctx, "reports:write")
+				if err != nil {
+					var zeroVal string
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal string
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_deleteReportLog(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type ID does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_deleteReportLog_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_deleteReportJob(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7526,6 +7989,130 @@ func (ec *executionContext) fieldContext_Query_callVolume(ctx context.Context, f
 	return fc, nil
 }
 
+func (ec *executionContext) _Query_queueAgentStats(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_queueAgentStats(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QueueAgentStats(ctx, fc.Args["queue"].(string), fc.Args["agent"].(string), fc.Args["range"].(model.TimeRange))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2string(ctx, "queues:read")
+				if err != nil {
+					var zeroVal *model.AgentCounters
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.AgentCounters
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.AgentCounters) graphql.Marshaler {
+			return ec.marshalOAgentCounters2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐAgentCounters(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_queueAgentStats(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_AgentCounters(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_queueAgentStats_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_queueAgentTimeseries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_queueAgentTimeseries(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().QueueAgentTimeseries(ctx, fc.Args["queue"].(string), fc.Args["agent"].(string), fc.Args["range"].(model.TimeRange), fc.Args["interval"].(model.Interval))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2string(ctx, "queues:read")
+				if err != nil {
+					var zeroVal []*model.TimeseriesPoint
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal []*model.TimeseriesPoint
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.TimeseriesPoint) graphql.Marshaler {
+			return ec.marshalNTimeseriesPoint2ᚕᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐTimeseriesPointᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_queueAgentTimeseries(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_TimeseriesPoint(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_queueAgentTimeseries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query_queueTimeseries(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7582,6 +8169,68 @@ func (ec *executionContext) fieldContext_Query_queueTimeseries(ctx context.Conte
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Query_queueTimeseries_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_reportLogs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_reportLogs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Query().ReportLogs(ctx, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2string(ctx, "reports:write")
+				if err != nil {
+					var zeroVal *model.ReportLogConnection
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal *model.ReportLogConnection
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, nil, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportLogConnection) graphql.Marshaler {
+			return ec.marshalNReportLogConnection2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogConnection(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query_reportLogs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportLogConnection(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query_reportLogs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -9346,6 +9995,405 @@ func (ec *executionContext) fieldContext_ReportJobEdge_node(_ context.Context, f
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_ReportJob(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportLog_id(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReportLog_vendorId(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_vendorId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.VendorID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_vendorId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLog_source(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_source(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ReportLog().Source(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.SourceRef) graphql.Marshaler {
+			return ec.marshalNSourceRef2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐSourceRef(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_source(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportLog",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SourceRef(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportLog_reportJobId(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_reportJobId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ReportJobID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOID2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_reportJobId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ReportLog_name(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLog_status(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Status, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLog_format(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLog_fileName(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_fileName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FileName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_fileName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLog_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _ReportLog_raw(ctx context.Context, field graphql.CollectedField, obj *model.ReportLog) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLog_raw(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Raw, nil
+		},
+		func(ctx context.Context, next graphql.Resolver) graphql.Resolver {
+			directive0 := next
+
+			directive1 := func(ctx context.Context) (any, error) {
+				requires, err := ec.unmarshalNString2string(ctx, "raw:read")
+				if err != nil {
+					var zeroVal json.RawMessage
+					return zeroVal, err
+				}
+				if ec.Directives.Scope == nil {
+					var zeroVal json.RawMessage
+					return zeroVal, errors.New("directive scope is not implemented")
+				}
+				return ec.Directives.Scope(ctx, obj, directive0, requires)
+			}
+
+			next = directive1
+			return next
+		},
+		func(ctx context.Context, selections ast.SelectionSet, v json.RawMessage) graphql.Marshaler {
+			return ec.marshalOJSON2encodingᚋjsonᚐRawMessage(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLog_raw(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLog", field, false, false, "JSON")
+}
+
+func (ec *executionContext) _ReportLogConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.ReportLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLogConnection_edges(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Edges, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*model.ReportLogEdge) graphql.Marshaler {
+			return ec.marshalNReportLogEdge2ᚕᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogEdgeᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLogConnection_edges(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportLogEdge(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportLogConnection_pageInfo(ctx context.Context, field graphql.CollectedField, obj *model.ReportLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLogConnection_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLogConnection_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportLogConnection",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ReportLogConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ReportLogConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLogConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *int) graphql.Marshaler {
+			return ec.marshalOInt2ᚖint(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLogConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLogConnection", field, false, false, "Int")
+}
+
+func (ec *executionContext) _ReportLogEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ReportLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLogEdge_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLogEdge_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ReportLogEdge", field, false, false, "String")
+}
+
+func (ec *executionContext) _ReportLogEdge_node(ctx context.Context, field graphql.CollectedField, obj *model.ReportLogEdge) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ReportLogEdge_node(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Node, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *model.ReportLog) graphql.Marshaler {
+			return ec.marshalNReportLog2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLog(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ReportLogEdge_node(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ReportLogEdge",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ReportLog(ctx, field)
 		},
 	}
 	return fc, nil
@@ -12690,6 +13738,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "deleteReportLog":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_deleteReportLog(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "deleteReportJob":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteReportJob(ctx, field)
@@ -12819,11 +13874,29 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_callVolume(ctx, field)
 				})
+		case "queueAgentStats":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_queueAgentStats(ctx, field)
+				})
+		case "queueAgentTimeseries":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_queueAgentTimeseries(ctx, field)
+				})
 		case "queueTimeseries":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_queueTimeseries(ctx, field)
+				})
+		case "reportLogs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_reportLogs(ctx, field)
 				})
 		case "reportJobs":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -13388,6 +14461,166 @@ func (ec *executionContext) _ReportJobEdge(ctx context.Context, sel ast.Selectio
 			}
 		case "node":
 			out.Values[i] = ec._ReportJobEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportLogImplementors = []string{"ReportLog"}
+
+func (ec *executionContext) _ReportLog(ctx context.Context, sel ast.SelectionSet, obj *model.ReportLog) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportLogImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportLog")
+		case "id":
+			out.Values[i] = ec._ReportLog_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "vendorId":
+			out.Values[i] = ec._ReportLog_vendorId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "source":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ReportLog_source(ctx, field, obj)
+				})
+		case "reportJobId":
+			out.Values[i] = ec._ReportLog_reportJobId(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "name":
+			out.Values[i] = ec._ReportLog_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "status":
+			out.Values[i] = ec._ReportLog_status(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "format":
+			out.Values[i] = ec._ReportLog_format(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "fileName":
+			out.Values[i] = ec._ReportLog_fileName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "createdAt":
+			out.Values[i] = ec._ReportLog_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		case "raw":
+			out.Values[i] = ec._ReportLog_raw(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportLogConnectionImplementors = []string{"ReportLogConnection"}
+
+func (ec *executionContext) _ReportLogConnection(ctx context.Context, sel ast.SelectionSet, obj *model.ReportLogConnection) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportLogConnectionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportLogConnection")
+		case "edges":
+			out.Values[i] = ec._ReportLogConnection_edges(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._ReportLogConnection_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._ReportLogConnection_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var reportLogEdgeImplementors = []string{"ReportLogEdge"}
+
+func (ec *executionContext) _ReportLogEdge(ctx context.Context, sel ast.SelectionSet, obj *model.ReportLogEdge) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, reportLogEdgeImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ReportLogEdge")
+		case "cursor":
+			out.Values[i] = ec._ReportLogEdge_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "node":
+			out.Values[i] = ec._ReportLogEdge_node(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -14608,6 +15841,46 @@ func (ec *executionContext) marshalNReportJobEdge2ᚖgithubᚗcomᚋswitchboard�
 func (ec *executionContext) unmarshalNReportJobInput2githubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportJobInput(ctx context.Context, v any) (model.ReportJobInput, error) {
 	res, err := ec.unmarshalInputReportJobInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNReportLog2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLog(ctx context.Context, sel ast.SelectionSet, v *model.ReportLog) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportLog!")
+		return graphql.Null
+	}
+	return ec._ReportLog(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReportLogConnection2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogConnection(ctx context.Context, sel ast.SelectionSet, v *model.ReportLogConnection) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportLogConnection!")
+		return graphql.Null
+	}
+	return ec._ReportLogConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNReportLogEdge2ᚕᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.ReportLogEdge) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNReportLogEdge2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogEdge(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNReportLogEdge2ᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐReportLogEdge(ctx context.Context, sel ast.SelectionSet, v *model.ReportLogEdge) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ReportLogEdge!")
+		return graphql.Null
+	}
+	return ec._ReportLogEdge(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNSource2ᚕᚖgithubᚗcomᚋswitchboardᚑccᚋswitchboardᚋgraphᚋmodelᚐSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []*model.Source) graphql.Marshaler {

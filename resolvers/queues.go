@@ -165,3 +165,20 @@ func addInt(a, b *int) *int {
 		return model.Ptr(*a + *b)
 	}
 }
+
+// queueAgent finds the source of a queue that serves per-agent figures.
+func (r *Resolver) queueAgent(ctx context.Context, queue string, rng model.TimeRange) (upstreams.QueueAgentStatser, string, upstreams.TimeRange, error) {
+	src, vendorID, err := r.sourceByGlobalID(ctx, queue, model.KindQueue)
+	if err != nil {
+		return nil, "", upstreams.TimeRange{}, err
+	}
+	tr, err := r.timeRange(&rng, 0, "range")
+	if err != nil {
+		return nil, "", upstreams.TimeRange{}, err
+	}
+	_, qa, err := capable[upstreams.QueueAgentStatser]([]*Source{src}, "per-agent queue figures")
+	if err != nil {
+		return nil, "", upstreams.TimeRange{}, err
+	}
+	return qa[0], vendorID, tr, nil
+}

@@ -57,6 +57,25 @@ func (r *queryResolver) CallVolume(ctx context.Context, rangeArg model.TimeRange
 	return mergeSeries(ctx, series, errs)
 }
 
+func (r *queryResolver) QueueAgentStats(ctx context.Context, queue string, agent string, rangeArg model.TimeRange) (*model.AgentCounters, error) {
+	qa, queueID, tr, err := r.queueAgent(ctx, queue, rangeArg)
+	if err != nil {
+		return nil, err
+	}
+	return qa.QueueAgentStats(ctx, queueID, agent, tr)
+}
+
+func (r *queryResolver) QueueAgentTimeseries(ctx context.Context, queue string, agent string, rangeArg model.TimeRange, interval model.Interval) ([]*model.TimeseriesPoint, error) {
+	qa, queueID, tr, err := r.queueAgent(ctx, queue, rangeArg)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkBuckets(tr, interval); err != nil {
+		return nil, err
+	}
+	return qa.QueueAgentTimeseries(ctx, queueID, agent, upstreams.TimeseriesQuery{Range: tr, Interval: interval})
+}
+
 func (r *queryResolver) QueueTimeseries(ctx context.Context, queue string, rangeArg model.TimeRange, interval model.Interval) ([]*model.TimeseriesPoint, error) {
 	src, vendorID, err := r.sourceByGlobalID(ctx, queue, model.KindQueue)
 	if err != nil {

@@ -33,6 +33,21 @@ func (r *mutationResolver) UpdateReportJob(ctx context.Context, id string, input
 	return j.UpdateReportJob(ctx, vendorID, input)
 }
 
+func (r *mutationResolver) DeleteReportLog(ctx context.Context, id string) (string, error) {
+	src, vendorID, err := r.sourceByGlobalID(ctx, id, model.KindReportLog)
+	if err != nil {
+		return "", err
+	}
+	_, ls, err := capable[upstreams.ReportLogger]([]*Source{src}, "report logs")
+	if err != nil {
+		return "", err
+	}
+	if err := ls[0].DeleteReportLog(ctx, vendorID); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
 func (r *mutationResolver) DeleteReportJob(ctx context.Context, id string) (string, error) {
 	j, vendorID, err := r.reportJobber(ctx, id)
 	if err != nil {
@@ -42,6 +57,26 @@ func (r *mutationResolver) DeleteReportJob(ctx context.Context, id string) (stri
 		return "", err
 	}
 	return id, nil
+}
+
+func (r *queryResolver) ReportLogs(ctx context.Context, first *int, after *string) (*model.ReportLogConnection, error) {
+	n, err := r.pageSize(first)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := decodeOffset(after)
+	if err != nil {
+		return nil, err
+	}
+	all, err := r.tenantSources(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, ls, err := capable[upstreams.ReportLogger](all, "report logs")
+	if err != nil {
+		return nil, err
+	}
+	return listReportLogs(ctx, ls, cur, n)
 }
 
 func (r *queryResolver) ReportJobs(ctx context.Context, first *int, after *string) (*model.ReportJobConnection, error) {
@@ -68,6 +103,15 @@ func (r *reportJobResolver) Source(ctx context.Context, obj *model.ReportJob) (*
 	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
 }
 
+func (r *reportLogResolver) Source(ctx context.Context, obj *model.ReportLog) (*model.SourceRef, error) {
+	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
+}
+
 func (r *Resolver) ReportJob() graph.ReportJobResolver { return &reportJobResolver{r} }
 
-type reportJobResolver struct{ *Resolver }
+func (r *Resolver) ReportLog() graph.ReportLogResolver { return &reportLogResolver{r} }
+
+type (
+	reportJobResolver struct{ *Resolver }
+	reportLogResolver struct{ *Resolver }
+)

@@ -195,6 +195,26 @@ type ReportJobber interface {
 	DeleteReportJob(ctx context.Context, vendorID string) error
 }
 
+// ReportLogPage is one page of report executions.
+type ReportLogPage struct {
+	Logs       []*model.ReportLog
+	HasNext    bool
+	TotalCount *int
+}
+
+// ReportLogger serves the executions of report jobs (REPORT_LOGS). Offset paging.
+type ReportLogger interface {
+	ListReportLogs(ctx context.Context, skip, top int) (*ReportLogPage, error)
+	DeleteReportLog(ctx context.Context, vendorID string) error
+}
+
+// QueueAgentStatser serves one agent's figures within one queue (QUEUE_AGENT_STATS); ids
+// are the vendor's queue and agent numbers.
+type QueueAgentStatser interface {
+	QueueAgentStats(ctx context.Context, queueVendorID, agentVendorID string, r TimeRange) (*model.AgentCounters, error)
+	QueueAgentTimeseries(ctx context.Context, queueVendorID, agentVendorID string, q TimeseriesQuery) ([]*model.TimeseriesPoint, error)
+}
+
 // Topic names a live stream of a source.
 type Topic string
 
@@ -263,6 +283,10 @@ func Capabilities(d Driver) []model.Capability {
 	add(qts, model.CapabilityQueueTimeseries)
 	_, jobs := d.(ReportJobber)
 	add(jobs, model.CapabilityReportJobs)
+	_, logs := d.(ReportLogger)
+	add(logs, model.CapabilityReportLogs)
+	_, qa := d.(QueueAgentStatser)
+	add(qa, model.CapabilityQueueAgentStats)
 	if s, ok := d.(Streamer); ok {
 		for _, t := range s.Topics() {
 			switch t {

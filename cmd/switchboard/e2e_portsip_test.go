@@ -244,3 +244,91 @@ func TestPortSIPReportJobRoundTrip(t *testing.T) {
 		t.Fatalf("after delete: %s listed, %d held by the PBX", fmtPtr(l.ReportJobs.TotalCount), len(srv.Jobs()))
 	}
 }
+
+// TestPortSIPReportLogsAndAgentQueueStats: executions of report jobs are listed and deleted
+// through GraphQL, and one agent's figures within a queue agree with ground truth.
+func TestPortSIPReportLogsAndAgentQueueStats(t *testing.T) {
+	g := startTestGateway(t, vendorsNamed("portsip"), demoOptions{})
+	tok := g.tokens["portsip"].Full
+	src := g.demo.bySource["portsip/portsip"]
+	srv := src.handler.(*portsipsim.Server)
+	var created struct{ CreateReportJob struct{ ID string } }
+	g.mustData(t, tok, `mutation($in: ReportJobInput!) { createReportJob(input: $in) { id } }`, map[string]any{"in": map[string]any{
+		"source": "portsip", "name": "Nightly", "reportType": "queue_summary", "format": "CSV", "cron": "0 2 * * *",
+		"recipients": []string{"ops@example.com"}, "queues": []string{portsipsim.QueueNumber(0)}, "enabled": true,
+	}}, &created)
+	srv.RunJobs()
+	var logs struct {
+		ReportLogs struct {
+			Edges []struct {
+				Node struct {
+					ID          string
+					ReportJobID *string
+					Status      *string
+					Source      struct{ ID string }
+				}
+			}
+			TotalCount *int
+		}
+	}
+	const list = `{ reportLogs(first: 10) { edges { node { id reportJobId status source { id } } } totalCount } }`
+	g.mustData(t, tok, list, nil, &logs)
+	var mine string
+	for _, e := range logs.ReportLogs.Edges {
+		if e.Node.ReportJobID != nil && *e.Node.ReportJobID == created.CreateReportJob.ID {
+			mine = e.Node.ID
+		}
+	}
+	if mine == "" {
+		t.Fatalf("no execution of the new job in %+v", logs.ReportLogs.Edges)
+	}
+	if r := g.query(t, g.tokens["portsip"].Basic, list, nil); fmt.Sprint(r.codes()) != "[FORBIDDEN]" {
+		t.Fatalf("reportLogs with a basic token: %v", r.codes())
+	}
+	var del struct{ DeleteReportLog string }
+	g.mustData(t, tok, `mutation($id: ID!) { deleteReportLog(id: $id) }`, map[string]any{"id": mine}, &del)
+	g.mustData(t, tok, list, nil, &logs)
+	for _, e := range logs.ReportLogs.Edges {
+		if e.Node.ID == mine {
+			t.Fatal("the deleted execution is still listed")
+		}
+	}
+
+	// Per-agent queue figures over a past day.
+	var qs struct{ Queues []struct{ ID, VendorID string } }
+	g.mustData(t, tok, `{ queues { id vendorId } }`, nil, &qs)
+	var queueID string
+	for _, q := range qs.Queues {
+		if q.VendorID == portsipsim.QueueNumber(0) {
+			queueID = q.ID
+		}
+	}
+	center := src.center
+	to := center.Now().Truncate(time.Hour).Add(-time.Hour)
+	from := to.Add(-12 * time.Hour)
+	queue := center.Queues()[0]
+	var agentExt string
+	answered := 0
+	for _, a := range center.Agents() {
+		n := 0
+		for _, c := range center.Calls(from, to) {
+			for _, l := range c.Legs {
+				if l.AgentID == a.ID && l.QueueID == queue.ID && l.Answered {
+					n++
+				}
+			}
+		}
+		if n > answered {
+			agentExt, answered = a.Extension, n
+		}
+	}
+	if agentExt == "" {
+		t.Skip("no agent answered from the first queue in the range")
+	}
+	var stats struct{ QueueAgentStats *struct{ Offered, Answered *int } }
+	g.mustData(t, tok, `query($q: ID!, $a: String!, $from: DateTime!, $to: DateTime!) { queueAgentStats(queue: $q, agent: $a, range: {from: $from, to: $to}) { offered answered } }`,
+		map[string]any{"q": queueID, "a": agentExt, "from": from, "to": to}, &stats)
+	if stats.QueueAgentStats == nil || stats.QueueAgentStats.Answered == nil || *stats.QueueAgentStats.Answered != answered {
+		t.Fatalf("queueAgentStats answered %v, ground truth %d", stats.QueueAgentStats, answered)
+	}
+}

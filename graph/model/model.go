@@ -244,6 +244,21 @@ type ReportJob struct {
 	Raw        json.RawMessage
 }
 
+// ReportLog is one execution of a report job, kept by the source.
+type ReportLog struct {
+	ID          string
+	VendorID    string
+	SourceID    string
+	Vendor      string
+	ReportJobID *string
+	Name        string
+	Status      *string
+	Format      *string
+	FileName    *string
+	CreatedAt   *time.Time
+	Raw         json.RawMessage
+}
+
 // GlobalID builds the opaque, stable id of an object: kind, source id and vendor id.
 func GlobalID(kind, sourceID, vendorID string) string {
 	return base64.RawURLEncoding.EncodeToString([]byte(kind + ":" + sourceID + ":" + vendorID))
@@ -285,6 +300,7 @@ const (
 	KindQueue     = "Queue"
 	KindIVR       = "Ivr"
 	KindReportJob = "ReportJob"
+	KindReportLog = "ReportLog"
 )
 
 // Ptr returns a pointer to v; mapping code uses it for optional fields.

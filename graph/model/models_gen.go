@@ -170,6 +170,24 @@ type ReportJobInput struct {
 	Enabled *bool `json:"enabled,omitempty"`
 }
 
+// A Relay connection of report executions.
+type ReportLogConnection struct {
+	// The executions of this page.
+	Edges []*ReportLogEdge `json:"edges"`
+	// Paging state.
+	PageInfo *PageInfo `json:"pageInfo"`
+	// All executions across sources, when known.
+	TotalCount *int `json:"totalCount,omitempty"`
+}
+
+// A report execution and its cursor.
+type ReportLogEdge struct {
+	// Opaque cursor.
+	Cursor string `json:"cursor"`
+	// The execution.
+	Node *ReportLog `json:"node"`
+}
+
 // A source's health at a moment.
 type SourceHealthEvent struct {
 	// The source whose health this is.
@@ -316,6 +334,10 @@ const (
 	CapabilityQueueTimeseries Capability = "QUEUE_TIMESERIES"
 	// Scheduled report jobs (`reportJobs` and its mutations).
 	CapabilityReportJobs Capability = "REPORT_JOBS"
+	// Executions of report jobs (`reportLogs`, `deleteReportLog`).
+	CapabilityReportLogs Capability = "REPORT_LOGS"
+	// One agent's figures within one queue (`queueAgentStats`, `queueAgentTimeseries`).
+	CapabilityQueueAgentStats Capability = "QUEUE_AGENT_STATS"
 	// Call recordings (`Call.recordingUrl`).
 	CapabilityRecordings Capability = "RECORDINGS"
 )
@@ -333,12 +355,14 @@ var AllCapability = []Capability{
 	CapabilityCallVolume,
 	CapabilityQueueTimeseries,
 	CapabilityReportJobs,
+	CapabilityReportLogs,
+	CapabilityQueueAgentStats,
 	CapabilityRecordings,
 }
 
 func (e Capability) IsValid() bool {
 	switch e {
-	case CapabilityCallHistory, CapabilityCallLegs, CapabilityQueueSegments, CapabilityLiveCalls, CapabilityAgents, CapabilityLiveAgents, CapabilityQueueStats, CapabilityLiveQueues, CapabilityAgentStateHistory, CapabilityCallVolume, CapabilityQueueTimeseries, CapabilityReportJobs, CapabilityRecordings:
+	case CapabilityCallHistory, CapabilityCallLegs, CapabilityQueueSegments, CapabilityLiveCalls, CapabilityAgents, CapabilityLiveAgents, CapabilityQueueStats, CapabilityLiveQueues, CapabilityAgentStateHistory, CapabilityCallVolume, CapabilityQueueTimeseries, CapabilityReportJobs, CapabilityReportLogs, CapabilityQueueAgentStats, CapabilityRecordings:
 		return true
 	}
 	return false

@@ -95,6 +95,8 @@ var (
 	_ upstreams.CallGetter        = (*Driver)(nil)
 	_ upstreams.CallLegLoader     = (*Driver)(nil)
 	_ upstreams.ReportJobber      = (*Driver)(nil)
+	_ upstreams.ReportLogger      = (*Driver)(nil)
+	_ upstreams.QueueAgentStatser = (*Driver)(nil)
 	_ upstreams.Streamer          = (*Driver)(nil)
 	_ upstreams.Constructor       = New
 )

@@ -238,7 +238,7 @@ func TestTimeseriesBadArgumentsSendNothing(t *testing.T) {
 			return err
 		},
 		"agent half hour": func() error {
-			_, err := e.d.AgentQueueTimeseries(ctx, "8000", "1001", upstreams.TimeseriesQuery{Range: day, Interval: model.IntervalHalfHour})
+			_, err := e.d.QueueAgentTimeseries(ctx, "8000", "1001", upstreams.TimeseriesQuery{Range: day, Interval: model.IntervalHalfHour})
 			return err
 		},
 		"volume half hour": func() error {
@@ -278,7 +278,7 @@ func TestAgentQueueFigures(t *testing.T) {
 	a := e.Center.Agents()[0]
 	qi := slices.IndexFunc(e.Center.Queues(), func(q simcc.Queue) bool { return q.ID == a.QueueIDs[0] })
 	r := upstreams.TimeRange{From: e.Center.Start(), To: e.Center.Start().Add(48 * time.Hour)}
-	sum, err := e.d.AgentQueueSummary(ctx, sim.QueueNumber(qi), a.Extension, r)
+	sum, err := e.d.QueueAgentStats(ctx, sim.QueueNumber(qi), a.Extension, r)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,7 +299,7 @@ func TestAgentQueueFigures(t *testing.T) {
 	if n := len(e.paths("/api/dataflow/queues/agent/summary")); n != 2 {
 		t.Errorf("%d agent summary requests for 48 h, want 2", n)
 	}
-	pts, err := e.d.AgentQueueTimeseries(ctx, sim.QueueNumber(qi), a.Extension, upstreams.TimeseriesQuery{Range: r, Interval: model.IntervalDay})
+	pts, err := e.d.QueueAgentTimeseries(ctx, sim.QueueNumber(qi), a.Extension, upstreams.TimeseriesQuery{Range: r, Interval: model.IntervalDay})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -518,11 +518,11 @@ func TestReportJobRoundTrip(t *testing.T) {
 	}
 
 	e.srv.RunJobs() // the updated job is inactive now: only the second one runs
-	logs, err := e.d.ReportLogs(ctx, 0, 10)
-	if err != nil || len(logs.Logs) != 1 || logs.Logs[0].JobID != second.VendorID || logs.Logs[0].Status != "SUCCESS" {
+	logs, err := e.d.ListReportLogs(ctx, 0, 10)
+	if err != nil || len(logs.Logs) != 1 || logs.Logs[0].ReportJobID == nil || *logs.Logs[0].ReportJobID != second.ID || logs.Logs[0].Status == nil || *logs.Logs[0].Status != "SUCCESS" {
 		t.Fatalf("report logs = %+v, %v", logs, err)
 	}
-	if err := e.d.DeleteReportLog(ctx, logs.Logs[0].ID); err != nil {
+	if err := e.d.DeleteReportLog(ctx, logs.Logs[0].VendorID); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.d.DeleteReportJob(ctx, created.VendorID); err != nil {
@@ -533,7 +533,7 @@ func TestReportJobRoundTrip(t *testing.T) {
 		t.Fatalf("after delete: %+v, %v", page, err)
 	}
 	wantKind(t, e.d.DeleteReportJob(ctx, created.VendorID), upstreams.ErrNotFound)
-	wantKind(t, e.d.DeleteReportLog(ctx, logs.Logs[0].ID), upstreams.ErrNotFound)
+	wantKind(t, e.d.DeleteReportLog(ctx, logs.Logs[0].VendorID), upstreams.ErrNotFound)
 }
 
 func TestReportJobValidationSendsNothing(t *testing.T) {
@@ -679,7 +679,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	if dd.c.prefix != "" || dd.m.queueNames["8001"] != "Sales" || len(dd.cfg.Queues) != 2 {
 		t.Errorf("prefix %q, queues %+v", dd.c.prefix, dd.cfg.Queues)
 	}
-	if got := upstreams.Capabilities(d); len(got) != 8 {
+	if got := upstreams.Capabilities(d); len(got) != 10 {
 		t.Errorf("capabilities %v", got)
 	}
 }

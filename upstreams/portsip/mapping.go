@@ -393,20 +393,7 @@ func deref(s *string) string {
 	return *s
 }
 
-// ReportLog is one execution of a report job (report_list). The gateway has no type for it
-// yet; the driver exposes it through ReportLogs.
-type ReportLog struct {
-	ID        string
-	JobID     string
-	Name      string
-	Status    string // the vendor's status, unchanged
-	Format    string
-	FileName  string
-	CreatedAt *time.Time
-	Raw       json.RawMessage
-}
-
-func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*ReportLog, error) {
+func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*model.ReportLog, error) {
 	var l reportLog
 	if f, err := decodeDoc(raw, &l); err != nil {
 		return nil, m.fieldErr(op, prefix, f, err)
@@ -419,8 +406,13 @@ func (m mapper) mapReportLog(op, prefix string, raw json.RawMessage) (*ReportLog
 	if err != nil {
 		return nil, m.fieldErr(op, prefix, "created_at", err)
 	}
-	return &ReportLog{ID: id, JobID: deref(l.JobID), Name: deref(l.ScheduleName), Status: deref(l.Status),
-		Format: deref(l.Format), FileName: deref(l.FileName), CreatedAt: created, Raw: raw}, nil
+	out := &model.ReportLog{ID: model.GlobalID(model.KindReportLog, m.spec.ID, id), VendorID: id, SourceID: m.spec.ID, Vendor: m.spec.Vendor,
+		Name: deref(l.ScheduleName), Status: nonEmpty(l.Status), Format: nonEmpty(l.Format),
+		FileName: nonEmpty(l.FileName), CreatedAt: created, Raw: raw}
+	if job := deref(l.JobID); job != "" {
+		out.ReportJobID = model.Ptr(model.GlobalID(model.KindReportJob, m.spec.ID, job))
+	}
+	return out, nil
 }
 
 // cronFields are the ranges of the five cron fields PortSIP's gocron accepts.

@@ -90,7 +90,7 @@ func mapCase(t *testing.T, a caseArgs, input []byte) any {
 		}
 		out = jobs
 	case "report_list":
-		var logs []*ReportLog
+		var logs []*model.ReportLog
 		for _, raw := range items() {
 			l, e := m.mapReportLog(op, "", raw)
 			if e != nil {

@@ -59,10 +59,10 @@ func (d *Driver) QueueTimeseries(ctx context.Context, queueVendorID string, q up
 	return pts, d.observe(err)
 }
 
-// AgentQueueTimeseries serves one agent's buckets in one queue (queues/agent/timeseries),
+// QueueAgentTimeseries serves one agent's buckets in one queue (queues/agent/timeseries),
 // with the same ranges and intervals as QueueTimeseries: offered, answered, talkSeconds and
-// averageHandleSeconds are filled. The gateway has no field for it yet.
-func (d *Driver) AgentQueueTimeseries(ctx context.Context, queueNumber, agentNumber string, q upstreams.TimeseriesQuery) ([]*model.TimeseriesPoint, error) {
+// averageHandleSeconds are filled.
+func (d *Driver) QueueAgentTimeseries(ctx context.Context, queueNumber, agentNumber string, q upstreams.TimeseriesQuery) ([]*model.TimeseriesPoint, error) {
 	const op = "reading agent queue timeseries"
 	if strings.TrimSpace(agentNumber) == "" {
 		return nil, d.badArg(op, "agent: number is required")
@@ -71,10 +71,10 @@ func (d *Driver) AgentQueueTimeseries(ctx context.Context, queueNumber, agentNum
 	return pts, d.observe(err)
 }
 
-// AgentQueueSummary returns one agent's figures in one queue over r (queues/agent/summary):
+// QueueAgentStats returns one agent's figures in one queue over r (queues/agent/summary):
 // offered, answered, missed, talk, hold and wrap-up seconds, average handle time. Ranges
 // over 24 h are split into day requests and summed.
-func (d *Driver) AgentQueueSummary(ctx context.Context, queueNumber, agentNumber string, r upstreams.TimeRange) (*model.AgentCounters, error) {
+func (d *Driver) QueueAgentStats(ctx context.Context, queueNumber, agentNumber string, r upstreams.TimeRange) (*model.AgentCounters, error) {
 	const op = "reading agent queue summary"
 	switch {
 	case strings.TrimSpace(queueNumber) == "":

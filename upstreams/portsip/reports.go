@@ -89,16 +89,9 @@ func (d *Driver) DeleteReportJob(ctx context.Context, vendorID string) error {
 	return d.observe(err)
 }
 
-// ReportLogPage is one page of report executions.
-type ReportLogPage struct {
-	Logs       []*ReportLog
-	HasNext    bool
-	TotalCount *int
-}
-
-// ReportLogs reads report_list (the executions of report jobs) from skip; a top over 100
-// is read in several pages. The gateway has no field for it yet.
-func (d *Driver) ReportLogs(ctx context.Context, skip, top int) (*ReportLogPage, error) {
+// ListReportLogs reads report_list (the executions of report jobs) from skip; a top over
+// 100 is read in several pages.
+func (d *Driver) ListReportLogs(ctx context.Context, skip, top int) (*upstreams.ReportLogPage, error) {
 	const op = "listing report logs"
 	if skip < 0 || top < 1 {
 		return nil, d.badArg(op, "skip must be >= 0 and top >= 1")
@@ -107,7 +100,7 @@ func (d *Driver) ReportLogs(ctx context.Context, skip, top int) (*ReportLogPage,
 	if err != nil {
 		return nil, d.observe(err)
 	}
-	page := &ReportLogPage{TotalCount: total, Logs: make([]*ReportLog, 0, len(items))}
+	page := &upstreams.ReportLogPage{TotalCount: total, Logs: make([]*model.ReportLog, 0, len(items))}
 	for i, raw := range items {
 		l, err := d.m.mapReportLog(op, "items["+strconv.Itoa(i)+"]", raw)
 		if err != nil {
