@@ -295,7 +295,9 @@ func TestPortSIPReportLogsAndAgentQueueStats(t *testing.T) {
 	}
 
 	// Per-agent queue figures over a past day.
-	var qs struct{ Queues []struct{ ID, VendorID string } }
+	var qs struct {
+		Queues []struct{ ID, VendorID string }
+	}
 	g.mustData(t, tok, `{ queues { id vendorId } }`, nil, &qs)
 	var queueID string
 	for _, q := range qs.Queues {
@@ -325,7 +327,9 @@ func TestPortSIPReportLogsAndAgentQueueStats(t *testing.T) {
 	if agentExt == "" {
 		t.Skip("no agent answered from the first queue in the range")
 	}
-	var stats struct{ QueueAgentStats *struct{ Offered, Answered *int } }
+	var stats struct {
+		QueueAgentStats *struct{ Offered, Answered *int }
+	}
 	g.mustData(t, tok, `query($q: ID!, $a: String!, $from: DateTime!, $to: DateTime!) { queueAgentStats(queue: $q, agent: $a, range: {from: $from, to: $to}) { offered answered } }`,
 		map[string]any{"q": queueID, "a": agentExt, "from": from, "to": to}, &stats)
 	if stats.QueueAgentStats == nil || stats.QueueAgentStats.Answered == nil || *stats.QueueAgentStats.Answered != answered {
