@@ -33,6 +33,7 @@ type jwksCache struct {
 	fetchedAt   time.Time // last successful fetch; zero = never loaded
 	attemptedAt time.Time // last fetch attempt, for the rate limit
 	lastErr     error
+	fetches     uint64 // fetch attempts, for metrics
 }
 
 func newJWKSCache(u *url.URL, client *http.Client, ttl, minRefresh time.Duration, now func() time.Time, logger *slog.Logger) *jwksCache {
@@ -126,6 +127,7 @@ func (c *jwksCache) refresh(ctx context.Context) error {
 	c.mu.Lock()
 	prevAttempt := c.attemptedAt
 	c.attemptedAt = c.now()
+	c.fetches++
 	c.mu.Unlock()
 
 	keys, err := c.fetch(ctx)

@@ -222,6 +222,16 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
+// JWKSRefreshes counts JWKS fetch attempts so far (0 without a JWKS URL).
+func (v *Verifier) JWKSRefreshes() uint64 {
+	if v.jwks == nil {
+		return 0
+	}
+	v.jwks.mu.RLock()
+	defer v.jwks.mu.RUnlock()
+	return v.jwks.fetches
+}
+
 // Verify checks token and returns its Principal. Errors wrap
 // ErrUnauthenticated (bad token) or ErrKeysUnavailable (cannot judge it yet);
 // an error wrapping neither means ctx ended.

@@ -50,9 +50,10 @@ type gateway struct {
 
 // generation is what one configuration builds.
 type generation struct {
-	cfg     *config.Config
-	tenants *resolvers.Tenants
-	server  *server.Server
+	cfg      *config.Config
+	tenants  *resolvers.Tenants
+	server   *server.Server
+	verifier *auth.Verifier
 }
 
 func (g *gateway) current() *generation { return g.gen.Load() }
@@ -117,6 +118,12 @@ func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup,
 		g.metrics = metrics.New(cfg.Metrics.TenantLabel, metrics.Sources{
 			Streams: func() []metrics.StreamSample { return streamSamples(g.hub, g.currentTenants()) },
 			Cache:   func() (uint64, uint64) { return g.cache.Stats() },
+			JWKSRefreshes: func() uint64 {
+				if gen := g.gen.Load(); gen != nil {
+					return gen.verifier.JWKSRefreshes()
+				}
+				return 0
+			},
 		})
 	}
 	hubCfg := live.Config{Linger: cfg.Live.Linger.Duration, Buffer: cfg.Live.Buffer, MaxTenantSubscribers: cfg.Live.MaxTenantSubscribers}
@@ -185,7 +192,7 @@ func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *genera
 		_ = tenants.CloseExcept(prevTenants(prev))
 		return nil, err
 	}
-	return &generation{cfg: cfg, tenants: tenants, server: srv}, nil
+	return &generation{cfg: cfg, tenants: tenants, server: srv, verifier: v}, nil
 }
 
 func prevTenants(prev *generation) *resolvers.Tenants {

@@ -43,6 +43,7 @@ func TestMetricsAfterTraffic(t *testing.T) {
 		`switchboard_cache_hits_total 1`,
 		`switchboard_cache_hit_ratio`,
 		`switchboard_circuit_breaker_state{source="telavox",vendor="telavox"} 0`,
+		`switchboard_jwks_refreshes_total 0`,
 		`go_goroutines`,
 	} {
 		if !strings.Contains(text, want) {
