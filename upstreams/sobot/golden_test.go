@@ -174,7 +174,10 @@ func runCase(t *testing.T, d *Driver, kind, dir string, input []byte) (any, erro
 			PlanName string     `json:"planName"`
 			PlanType flexInt    `json:"planType"`
 		}
-		return plan, decodeDoc(data, &plan)
+		if err := decodeDoc(data, &plan); err != nil {
+			return nil, d.mapErr(op, "", err)
+		}
+		return plan, nil
 	case "relay_report", "depart_report":
 		data, err := d.c.unwrap(op, input, false)
 		if err != nil {
