@@ -19,6 +19,28 @@ func (r *Resolver) reportJobber(ctx context.Context, id string) (upstreams.Repor
 	return js[0], vendorID, nil
 }
 
+// offsetQuery reads the arguments of an offset-paged list and the caller's sources able to
+// serve it.
+func offsetQuery[D any](ctx context.Context, r *Resolver, first *int, after *string, what string) ([]D, offsetCursor, int, error) {
+	n, err := r.pageSize(first)
+	if err != nil {
+		return nil, offsetCursor{}, 0, err
+	}
+	cur, err := decodeOffset(after)
+	if err != nil {
+		return nil, offsetCursor{}, 0, err
+	}
+	all, err := r.tenantSources(ctx, nil)
+	if err != nil {
+		return nil, offsetCursor{}, 0, err
+	}
+	_, ds, err := capable[D](all, what)
+	if err != nil {
+		return nil, offsetCursor{}, 0, err
+	}
+	return ds, cur, n, nil
+}
+
 // offsetPage is one source's page of an offset-paged list.
 type offsetPage[T any] struct {
 	items   []*T

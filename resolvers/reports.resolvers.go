@@ -60,19 +60,7 @@ func (r *mutationResolver) DeleteReportJob(ctx context.Context, id string) (stri
 }
 
 func (r *queryResolver) ReportLogs(ctx context.Context, first *int, after *string) (*model.ReportLogConnection, error) {
-	n, err := r.pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := decodeOffset(after)
-	if err != nil {
-		return nil, err
-	}
-	all, err := r.tenantSources(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	_, ls, err := capable[upstreams.ReportLogger](all, "report logs")
+	ls, cur, n, err := offsetQuery[upstreams.ReportLogger](ctx, r.Resolver, first, after, "report logs")
 	if err != nil {
 		return nil, err
 	}
@@ -80,19 +68,7 @@ func (r *queryResolver) ReportLogs(ctx context.Context, first *int, after *strin
 }
 
 func (r *queryResolver) ReportJobs(ctx context.Context, first *int, after *string) (*model.ReportJobConnection, error) {
-	n, err := r.pageSize(first)
-	if err != nil {
-		return nil, err
-	}
-	cur, err := decodeOffset(after)
-	if err != nil {
-		return nil, err
-	}
-	all, err := r.tenantSources(ctx, nil)
-	if err != nil {
-		return nil, err
-	}
-	_, js, err := capable[upstreams.ReportJobber](all, "report jobs")
+	js, cur, n, err := offsetQuery[upstreams.ReportJobber](ctx, r.Resolver, first, after, "report jobs")
 	if err != nil {
 		return nil, err
 	}
