@@ -6,8 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/gqlerror"
 
 	"github.com/switchboard-cc/switchboard/live"
 	"github.com/switchboard-cc/switchboard/upstreams"
@@ -104,22 +110,29 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		}()
 		return out, nil
 	}
+	// One source ending early ends the merged subscription: the client is told why and
+	// resubscribes with its cursor rather than silently missing that source.
+	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	for i, sub := range subs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer cancel()
 			defer sub.Close()
 			forward(ctx, r, srcs[i], sub, out, deliver)
 		}()
 	}
-	go func() {
+	go func(cancel context.CancelFunc) {
 		wg.Wait()
+		cancel()
 		close(out)
-	}()
+	}(cancel)
 	return out, nil
 }
 
+// forward moves one source's events to out until the subscription or ctx ends; an early
+// end (slow consumer, hub closed) is reported to the operation (see EndSubscriptions).
 func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Subscription, out chan<- *T, conv func(*Source, liveEvent) (*T, bool)) {
 	for {
 		ev, ok := sub.Next(ctx)
@@ -129,6 +142,7 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 					r.Observer.Dropped("slow_consumer")
 				}
 				r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
+				reportEnd(ctx, src.Spec.ID, err)
 			}
 			return
 		}
@@ -140,6 +154,72 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 		case out <- v:
 		case <-ctx.Done():
 			return
+		}
+	}
+}
+
+// CodeSlowConsumer and CodeUnavailable end a subscription early (extensions.code).
+const (
+	CodeSlowConsumer = "SLOW_CONSUMER"
+	CodeUnavailable  = "UNAVAILABLE"
+)
+
+type streamEndKey struct{}
+
+// streamEnd holds the first reason a subscription's streams ended early.
+type streamEnd struct {
+	mu  sync.Mutex
+	err error
+}
+
+func reportEnd(ctx context.Context, source string, err error) {
+	end, ok := ctx.Value(streamEndKey{}).(*streamEnd)
+	if !ok {
+		return
+	}
+	var ce error
+	switch {
+	case errors.Is(err, live.ErrSlowConsumer):
+		ce = errorf(CodeSlowConsumer, "subscription ended: it fell more than the live buffer behind source %s (slow consumer); resubscribe with the last cursor", source)
+	case errors.Is(err, live.ErrHubClosed):
+		ce = errorf(CodeUnavailable, "subscription ended: the gateway closed its live streams (shutdown or reload); resubscribe with the last cursor")
+	default:
+		ce = errorf(CodeUnavailable, "subscription ended: the live stream of source %s ended", source)
+	}
+	end.mu.Lock()
+	defer end.mu.Unlock()
+	if end.err == nil {
+		end.err = ce
+	}
+}
+
+// EndSubscriptions is an operation middleware: a subscription whose live stream ends early
+// (its subscriber fell too far behind, or the hub closed) gets one last response carrying
+// the reason as a GraphQL error before it completes, whatever the transport.
+func EndSubscriptions(present graphql.ErrorPresenterFunc) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		oc := graphql.GetOperationContext(ctx)
+		if oc == nil || oc.Operation == nil || oc.Operation.Operation != ast.Subscription {
+			return next(ctx)
+		}
+		end := &streamEnd{}
+		h := next(context.WithValue(ctx, streamEndKey{}, end))
+		done := false
+		return func(rctx context.Context) *graphql.Response {
+			if done {
+				return nil
+			}
+			if resp := h(rctx); resp != nil {
+				return resp
+			}
+			done = true
+			end.mu.Lock()
+			err := end.err
+			end.mu.Unlock()
+			if err == nil || rctx.Err() != nil {
+				return nil
+			}
+			return &graphql.Response{Errors: gqlerror.List{present(rctx, err)}}
 		}
 	}
 }
@@ -157,7 +237,24 @@ func (p *resumePosition) advance(source string, seq uint64) string {
 	if seq > p.seqs[source] {
 		p.seqs[source] = seq
 	}
-	b, _ := json.Marshal(p.seqs)
+	// The JSON object json.Marshal would write (keys sorted), built without reflection:
+	// every delivery to every subscriber carries one.
+	keys := make([]string, 0, len(p.seqs))
+	for k := range p.seqs {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := make([]byte, 0, 32*len(keys))
+	b = append(b, '{')
+	for i, k := range keys {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendQuote(b, k) // source IDs are config identifiers: quoting is JSON's
+		b = append(b, ':')
+		b = strconv.AppendUint(b, p.seqs[k], 10)
+	}
+	b = append(b, '}')
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 

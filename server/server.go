@@ -176,7 +176,8 @@ func (s *Server) graphqlHandler() *handler.Server {
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	srv.SetErrorPresenter(resolvers.PresentError(s.log))
+	present := resolvers.PresentError(s.log)
+	srv.SetErrorPresenter(present)
 	srv.SetRecoverFunc(func(ctx context.Context, v any) error {
 		s.log.ErrorContext(ctx, "resolver panic", "panic", fmt.Sprint(v))
 		return errors.New("internal error")
@@ -196,6 +197,7 @@ func (s *Server) graphqlHandler() *handler.Server {
 	srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 		return next(resolvers.WithLoaders(ctx))
 	})
+	srv.AroundOperations(resolvers.EndSubscriptions(present))
 	if tp := s.opts.Tracer; tp != nil {
 		srv.AroundOperations(func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
 			oc := graphql.GetOperationContext(ctx)

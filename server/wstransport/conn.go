@@ -303,7 +303,7 @@ func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams
 		if resp == nil {
 			return nil
 		}
-		b, err := json.Marshal(resp)
+		b, err := encodeResponse(resp)
 		if err != nil {
 			return gqlerror.List{gqlerror.Errorf("encoding result: %v", err)}
 		}
@@ -311,6 +311,17 @@ func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams
 			return nil
 		}
 	}
+}
+
+// encodeResponse encodes resp. The common subscription event, data alone, is framed by
+// hand: gqlgen has already encoded it, and json.Marshal would validate and compact it
+// again for every subscriber.
+func encodeResponse(resp *graphql.Response) ([]byte, error) {
+	if len(resp.Errors) > 0 || resp.Label != "" || len(resp.Path) > 0 || resp.HasNext != nil || len(resp.Extensions) > 0 || len(resp.Data) == 0 {
+		return json.Marshal(resp)
+	}
+	b := make([]byte, 0, len(resp.Data)+len(`{"data":}`))
+	return append(append(append(b, `{"data":`...), resp.Data...), '}'), nil
 }
 
 // presented passes errs through the server's error presenter and response middleware.
@@ -335,7 +346,7 @@ func (c *conn) sendErrors(ctx context.Context, id string, errs gqlerror.List) {
 // send writes m unless ctx is done, so that nothing more goes out for an
 // operation the client has stopped.
 func (c *conn) send(ctx context.Context, m message) error {
-	b, err := json.Marshal(m)
+	b, err := frame(m)
 	if err != nil {
 		return fmt.Errorf("encoding %s message: %w", m.Type, err)
 	}
@@ -347,16 +358,42 @@ func (c *conn) send(ctx context.Context, m message) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	// Cancelling a write's context tears the socket down, so a stopped
-	// operation must not cut its own write short.
-	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeTimeout)
-	defer cancel()
-	if err := c.ws.Write(wctx, websocket.MessageText, b); err != nil {
+	// The write gets a context that never ends (cancelling a write's context tears the
+	// socket down, and a stopped operation must not cut its own write short); the
+	// connection's write watchdog bounds it instead, without a timer per message.
+	if c.watchdog == nil {
+		c.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.ws.CloseNow() })
+	} else {
+		c.watchdog.Reset(writeTimeout)
+	}
+	err = c.ws.Write(context.Background(), websocket.MessageText, b)
+	c.watchdog.Stop()
+	if err != nil {
 		c.closed = true
 		c.log.Debug("writing websocket message", "type", m.Type, "err", err)
 		return fmt.Errorf("writing %s message: %w", m.Type, err)
 	}
 	return nil
+}
+
+// frame encodes m. A payload is already JSON (gqlgen's encoded response, or a value
+// decoded from the client), so it is copied as it is rather than re-validated and
+// compacted as json.Marshal would for every message of every subscriber.
+func frame(m message) ([]byte, error) {
+	b := make([]byte, 0, len(m.Payload)+len(m.ID)+40)
+	b = append(b, '{')
+	if m.ID != "" {
+		id, err := json.Marshal(m.ID)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(append(b, `"id":`...), id...), ',')
+	}
+	b = append(append(append(b, `"type":"`...), m.Type...), '"')
+	if len(m.Payload) > 0 {
+		b = append(append(b, `,"payload":`...), m.Payload...)
+	}
+	return append(b, '}'), nil
 }
 
 // fatal ends the connection; legacy clients learn the reason from connection_error first.

@@ -59,6 +59,27 @@ func (m *ManualClock) Advance(d time.Duration) {
 	m.mu.Unlock()
 }
 
+// ScaledClock runs Factor times as fast as the wall clock from the moment it is made. Load
+// runs use it to make a center emit its events at many times their natural rate.
+type ScaledClock struct {
+	origin time.Time
+	factor float64
+}
+
+// NewScaledClock returns a clock that reads the wall clock now and then advances factor
+// seconds per wall-clock second (factor <= 0 is 1).
+func NewScaledClock(factor float64) *ScaledClock {
+	if !(factor > 0) {
+		factor = 1
+	}
+	return &ScaledClock{origin: time.Now().UTC(), factor: factor}
+}
+
+// Now returns the scaled time.
+func (s *ScaledClock) Now() time.Time {
+	return s.origin.Add(time.Duration(float64(time.Since(s.origin)) * s.factor))
+}
+
 // Config describes the center. Zero values take the defaults; out-of-range values are
 // clamped to the limits noted, so any Config builds a working center.
 type Config struct {
@@ -82,6 +103,9 @@ type Config struct {
 	// local time = UTC + UTCOffset (clamped to ±14h). All reported times stay UTC. The demo
 	// picks an offset at which it is business hours now, so live views move at any hour.
 	UTCOffset time.Duration
+	// SyncEvery is how often Run catches the simulation up with the clock and publishes;
+	// default 200 ms, at least 1 ms. A fast clock wants it short, or events come in bursts.
+	SyncEvery time.Duration
 }
 
 func (cfg Config) withDefaults() Config {
@@ -98,6 +122,10 @@ func (cfg Config) withDefaults() Config {
 		cfg.PeakCallsPerHour = 120
 	}
 	cfg.PeakCallsPerHour = min(cfg.PeakCallsPerHour, 3600)
+	if cfg.SyncEvery <= 0 {
+		cfg.SyncEvery = 200 * time.Millisecond
+	}
+	cfg.SyncEvery = max(cfg.SyncEvery, time.Millisecond)
 	cfg.UTCOffset = max(-14*time.Hour, min(14*time.Hour, cfg.UTCOffset.Truncate(time.Second)))
 	// Staffing follows the load, so a busier demo center still answers its calls.
 	cfg.Agents = clampDefault(cfg.Agents, max(4, int(math.Round(cfg.PeakCallsPerHour/10))), 500)
@@ -545,10 +573,10 @@ func (c *Center) Sync() {
 	c.syncLocked()
 }
 
-// Run keeps the simulation up with the clock, waking every 200 ms, until ctx is done or the
+// Run keeps the simulation up with the clock, waking every Config.SyncEvery, until ctx is done or the
 // center is closed; it then returns nil.
 func (c *Center) Run(ctx context.Context) error {
-	t := time.NewTicker(200 * time.Millisecond)
+	t := time.NewTicker(c.cfg.SyncEvery)
 	defer t.Stop()
 	for {
 		c.Sync()
