@@ -168,7 +168,7 @@ type conn struct {
 	// context not derived from the connection's; used by serve only.
 	stopOps context.CancelFunc
 
-	wmu      sync.Mutex  // serializes writes; guards closed and watchdog
+	wmu      sync.Mutex // serializes writes; guards closed and watchdog
 	closed   bool
 	watchdog *time.Timer // closes the socket when one write takes writeTimeout
 
