@@ -210,26 +210,46 @@ func (c *client) withEnvelopeDetail(err error, resp *httpc.Response) error {
 // call sends one authenticated request and returns the envelope's data. A 401 (HTTP or
 // envelope) drops the token and retries once with a fresh one.
 func (c *client) call(ctx context.Context, op, method, path string, q url.Values, body any, bare bool) (json.RawMessage, error) {
+	var data json.RawMessage
+	err := c.exchange(ctx, op, method, path, q, body, func(b []byte) (err error) {
+		data, err = c.unwrap(op, b, bare)
+		return err
+	})
+	return data, err
+}
+
+// callPage is call for the paged data shape: envelope and page decode in one pass.
+func (c *client) callPage(ctx context.Context, op, method, path string, q url.Values, body any) (*page, error) {
+	var p *page
+	err := c.exchange(ctx, op, method, path, q, body, func(b []byte) (err error) {
+		p, err = c.unwrapPage(op, b)
+		return err
+	})
+	return p, err
+}
+
+// exchange sends an authenticated request and hands the 200 body to decode; a 401 (from
+// the status or the envelope) drops the token and retries once.
+func (c *client) exchange(ctx context.Context, op, method, path string, q url.Values, body any, decode func([]byte) error) error {
 	var payload []byte
 	if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
-			return nil, c.spec.Errorf(op, upstreams.ErrBadArgument, err, "encoding request")
+			return c.spec.Errorf(op, upstreams.ErrBadArgument, err, "encoding request")
 		}
 	}
 	for attempt := 0; ; attempt++ {
 		tok, err := c.accessToken(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		resp, err := c.http.Do(ctx, httpc.Request{
 			Op: op, Method: method, URL: c.http.URL(path, q), Body: payload, Idempotent: true,
 			Build: func(r *http.Request) error { c.headers(r, tok); return nil },
 		})
 		if err == nil {
-			var data json.RawMessage
-			if data, err = c.unwrap(op, resp.Body, bare); err == nil {
-				return data, nil
+			if err = decode(resp.Body); err == nil {
+				return nil
 			}
 		} else {
 			err = c.withEnvelopeDetail(err, resp)
@@ -238,7 +258,7 @@ func (c *client) call(ctx context.Context, op, method, path string, q url.Values
 			c.invalidate(tok)
 			continue
 		}
-		return nil, err
+		return err
 	}
 }
 
@@ -259,6 +279,29 @@ func newUUID() string {
 	b[8] = b[8]&0x3f | 0x80
 	h := hex.EncodeToString(b[:])
 	return h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+}
+
+// unwrapPage decodes a paged response in one pass. Only when that fails does it take the
+// two steps (envelope, then page) whose errors name the field at fault.
+func (c *client) unwrapPage(op string, body []byte) (*page, error) {
+	var v struct {
+		envelope
+		Data *page `json:"data"`
+	}
+	if t := bytes.TrimSpace(body); len(t) > 0 && t[0] == '{' && json.Unmarshal(body, &v) == nil {
+		if err := c.envelopeError(op, &v.envelope); err != nil {
+			return nil, err
+		}
+		if v.Data == nil {
+			return &page{}, nil
+		}
+		return v.Data, nil
+	}
+	data, err := c.unwrap(op, body, false)
+	if err != nil {
+		return nil, err
+	}
+	return c.decodePage(op, data)
 }
 
 // decodePage reads the paged data shape.
@@ -296,11 +339,7 @@ func (c *client) searchAll(ctx context.Context, op, path string, body map[string
 	var all []json.RawMessage
 	for n := 1; n <= maxPages; n++ {
 		body[pageKey] = n
-		data, err := c.call(ctx, op, http.MethodPost, path, nil, body, false)
-		if err != nil {
-			return nil, err
-		}
-		p, err := c.decodePage(op, data)
+		p, err := c.callPage(ctx, op, http.MethodPost, path, nil, body)
 		if err != nil {
 			return nil, err
 		}

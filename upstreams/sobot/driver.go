@@ -289,11 +289,7 @@ func (d *Driver) ListCalls(ctx context.Context, q upstreams.CallQuery) (*upstrea
 	out := &upstreams.CallPage{Edges: []upstreams.CallEdge{}}
 	for n := pos.Page; n < pos.Page+maxPages; n++ {
 		body["pageNum"] = n
-		data, err := d.c.call(ctx, op, http.MethodPost, pathMainCDRs, nil, body, false)
-		if err != nil {
-			return nil, d.observe(err)
-		}
-		p, err := d.c.decodePage(op, data)
+		p, err := d.c.callPage(ctx, op, http.MethodPost, pathMainCDRs, nil, body)
 		if err != nil {
 			return nil, d.observe(err)
 		}
@@ -462,14 +458,10 @@ func (d *Driver) LoadCallLegs(ctx context.Context, ids []string) (map[string][]*
 }
 
 func (d *Driver) loadLegs(ctx context.Context, op, id string) ([]*model.CallLeg, error) {
-	data, err := d.c.call(ctx, op, http.MethodGet, fmt.Sprintf(pathPartyCDRs, url.PathEscape(id)), nil, nil, false)
+	p, err := d.c.callPage(ctx, op, http.MethodGet, fmt.Sprintf(pathPartyCDRs, url.PathEscape(id)), nil, nil)
 	if errors.Is(err, upstreams.ErrNotFound) {
 		return nil, nil
 	}
-	if err != nil {
-		return nil, err
-	}
-	p, err := d.c.decodePage(op, data)
 	if err != nil {
 		return nil, err
 	}

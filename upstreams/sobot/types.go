@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // envelope is the wrapper of every Data Service response.
@@ -208,8 +209,8 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 	case bytes.Equal(b, []byte("null")):
 		*s = ""
 	case len(b) > 0 && b[0] == '"':
-		var v string
-		if err := json.Unmarshal(b, &v); err != nil {
+		v, err := unquote(b)
+		if err != nil {
 			return err
 		}
 		*s = flexString(strings.TrimSpace(v))
@@ -221,6 +222,17 @@ func (s *flexString) UnmarshalJSON(b []byte) error {
 		return fmt.Errorf("want a string, got %.20s", b)
 	}
 	return nil
+}
+
+// unquote reads a JSON string. The decoder calling an UnmarshalJSON has already checked
+// the value is well-formed JSON, so one without escapes is its bytes between the quotes.
+func unquote(b []byte) (string, error) {
+	if len(b) >= 2 && b[len(b)-1] == '"' && bytes.IndexByte(b, '\\') < 0 && utf8.Valid(b) {
+		return string(b[1 : len(b)-1]), nil
+	}
+	var v string
+	err := json.Unmarshal(b, &v)
+	return v, err
 }
 
 // flexInt is an optional integer sent as a number or a string ("100", " 100 ", "" = absent).
@@ -237,7 +249,8 @@ func (n *flexInt) UnmarshalJSON(b []byte) error {
 	}
 	s := string(b)
 	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
+		var err error
+		if s, err = unquote(b); err != nil {
 			return err
 		}
 		s = strings.TrimSpace(s)
