@@ -109,31 +109,31 @@ type ComplexityRoot struct {
 	}
 
 	Call struct {
-		Agents        func(childComplexity int) int
-		AnsweredAt    func(childComplexity int) int
-		Channel       func(childComplexity int) int
-		Customer      func(childComplexity int) int
-		Direction     func(childComplexity int) int
-		Disposition   func(childComplexity int) int
-		Durations     func(childComplexity int) int
-		EndReason     func(childComplexity int) int
-		EndedAt       func(childComplexity int) int
-		ID            func(childComplexity int) int
-		Ivrs          func(childComplexity int) int
-		Legs          func(childComplexity int) int
-		Outcome       func(childComplexity int) int
-		QueueSegments func(childComplexity int) int
-		Queues        func(childComplexity int) int
-		Raw           func(childComplexity int) int
-		Recorded      func(childComplexity int) int
-		RecordingURL  func(childComplexity int) int
-		ServiceNumber func(childComplexity int) int
-		Source        func(childComplexity int) int
-		StartedAt     func(childComplexity int) int
-		Transfers     func(childComplexity int) int
-		VendorID      func(childComplexity int) int
-		VendorReason  func(childComplexity int) int
-		VendorStatus  func(childComplexity int) int
+		Agents           func(childComplexity int) int
+		AnsweredAt       func(childComplexity int) int
+		Channel          func(childComplexity int) int
+		Customer         func(childComplexity int) int
+		Direction        func(childComplexity int) int
+		Disposition      func(childComplexity int) int
+		DurationsOrEmpty func(childComplexity int) int
+		EndReason        func(childComplexity int) int
+		EndedAt          func(childComplexity int) int
+		ID               func(childComplexity int) int
+		Ivrs             func(childComplexity int) int
+		Legs             func(childComplexity int) int
+		Outcome          func(childComplexity int) int
+		QueueSegments    func(childComplexity int) int
+		Queues           func(childComplexity int) int
+		Raw              func(childComplexity int) int
+		Recorded         func(childComplexity int) int
+		RecordingURL     func(childComplexity int) int
+		ServiceNumber    func(childComplexity int) int
+		SourceRef        func(childComplexity int) int
+		StartedAt        func(childComplexity int) int
+		Transfers        func(childComplexity int) int
+		VendorID         func(childComplexity int) int
+		VendorReason     func(childComplexity int) int
+		VendorStatus     func(childComplexity int) int
 	}
 
 	CallConnection struct {
@@ -407,10 +407,6 @@ type AgentStateSpanResolver interface {
 	Source(ctx context.Context, obj *model.AgentStateSpan) (*model.SourceRef, error)
 }
 type CallResolver interface {
-	Source(ctx context.Context, obj *model.Call) (*model.SourceRef, error)
-
-	Durations(ctx context.Context, obj *model.Call) (*model.CallDurations, error)
-
 	RecordingURL(ctx context.Context, obj *model.Call) (*string, error)
 	Legs(ctx context.Context, obj *model.Call) ([]*model.CallLeg, error)
 	QueueSegments(ctx context.Context, obj *model.Call) ([]*model.QueueSegment, error)
@@ -776,11 +772,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Call.Disposition(childComplexity), true
 	case "Call.durations":
-		if e.ComplexityRoot.Call.Durations == nil {
+		if e.ComplexityRoot.Call.DurationsOrEmpty == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Call.Durations(childComplexity), true
+		return e.ComplexityRoot.Call.DurationsOrEmpty(childComplexity), true
 	case "Call.endReason":
 		if e.ComplexityRoot.Call.EndReason == nil {
 			break
@@ -854,11 +850,11 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Call.ServiceNumber(childComplexity), true
 	case "Call.source":
-		if e.ComplexityRoot.Call.Source == nil {
+		if e.ComplexityRoot.Call.SourceRef == nil {
 			break
 		}
 
-		return e.ComplexityRoot.Call.Source(childComplexity), true
+		return e.ComplexityRoot.Call.SourceRef(childComplexity), true
 	case "Call.startedAt":
 		if e.ComplexityRoot.Call.StartedAt == nil {
 			break
@@ -5577,7 +5573,7 @@ func (ec *executionContext) _Call_source(ctx context.Context, field graphql.Coll
 			return ec.fieldContext_Call_source(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Call().Source(ctx, obj)
+			return obj.SourceRef(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.SourceRef) graphql.Marshaler {
@@ -5592,7 +5588,7 @@ func (ec *executionContext) fieldContext_Call_source(_ context.Context, field gr
 		Object:     "Call",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SourceRef(ctx, field)
 		},
@@ -5848,7 +5844,7 @@ func (ec *executionContext) _Call_durations(ctx context.Context, field graphql.C
 			return ec.fieldContext_Call_durations(ctx, field)
 		},
 		func(ctx context.Context) (any, error) {
-			return ec.Resolvers.Call().Durations(ctx, obj)
+			return obj.DurationsOrEmpty(), nil
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v *model.CallDurations) graphql.Marshaler {
@@ -5863,7 +5859,7 @@ func (ec *executionContext) fieldContext_Call_durations(_ context.Context, field
 		Object:     "Call",
 		Field:      field,
 		IsMethod:   true,
-		IsResolver: true,
+		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_CallDurations(ctx, field)
 		},
@@ -13165,11 +13161,10 @@ func (ec *executionContext) _Call(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "source":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Call_source(ctx, field, obj)
-				})
+			out.Values[i] = ec._Call_source(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "direction":
 			out.Values[i] = ec._Call_direction(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -13221,11 +13216,10 @@ func (ec *executionContext) _Call(ctx context.Context, sel ast.SelectionSet, obj
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "durations":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Call_durations(ctx, field, obj)
-				})
+			out.Values[i] = ec._Call_durations(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "agents":
 			out.Values[i] = ec._Call_agents(ctx, field, obj)
 			if out.Values[i] == graphql.Null {

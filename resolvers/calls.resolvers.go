@@ -14,17 +14,6 @@ import (
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
-func (r *callResolver) Source(ctx context.Context, obj *model.Call) (*model.SourceRef, error) {
-	return &model.SourceRef{ID: obj.SourceID, Vendor: obj.Vendor}, nil
-}
-
-func (r *callResolver) Durations(ctx context.Context, obj *model.Call) (*model.CallDurations, error) {
-	if obj.Durations == nil {
-		return &model.CallDurations{}, nil
-	}
-	return obj.Durations, nil
-}
-
 func (r *callResolver) RecordingURL(ctx context.Context, obj *model.Call) (*string, error) {
 	if obj.RecordingURL == nil {
 		return nil, nil

@@ -62,23 +62,30 @@ type sourcePage struct {
 // taking first calls. Failed sources are reported as partial errors; the page goes on.
 func mergeCalls(ctx context.Context, srcs []*Source, listers []upstreams.CallLister, q upstreams.CallQuery, cur compositeCursor, keep func(*model.Call) bool) (*model.CallConnection, error) {
 	pages := make([]sourcePage, len(srcs))
-	var wg sync.WaitGroup
-	for i, s := range srcs {
-		c := cur[s.Spec.ID]
+	fetch := func(i int) {
+		s, c := srcs[i], cur[srcs[i].Spec.ID]
 		if c.Done {
 			pages[i] = sourcePage{src: s, page: &upstreams.CallPage{}}
-			continue
+			return
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sq := q
-			sq.After = c.After
-			p, err := listers[i].ListCalls(ctx, sq)
-			pages[i] = sourcePage{src: s, page: p, err: err}
-		}()
+		sq := q
+		sq.After = c.After
+		p, err := listers[i].ListCalls(ctx, sq)
+		pages[i] = sourcePage{src: s, page: p, err: err}
 	}
-	wg.Wait()
+	if len(srcs) == 1 {
+		fetch(0) // the common case needs no goroutine
+	} else {
+		var wg sync.WaitGroup
+		for i := range srcs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fetch(i)
+			}()
+		}
+		wg.Wait()
+	}
 
 	var failures []error
 	total, totalKnown := 0, true

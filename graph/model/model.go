@@ -89,6 +89,19 @@ type Call struct {
 	SegmentsLoaded bool
 }
 
+// SourceRef is the call's `source` field (a plain method: gqlgen resolves it inline, with
+// no per-field resolver machinery, for every call of every page).
+func (c *Call) SourceRef() *SourceRef { return &SourceRef{ID: c.SourceID, Vendor: c.Vendor} }
+
+// DurationsOrEmpty is the call's `durations` field: never null, empty when the source
+// reported none.
+func (c *Call) DurationsOrEmpty() *CallDurations {
+	if c.Durations == nil {
+		return &CallDurations{}
+	}
+	return c.Durations
+}
+
 // CallLeg is one agent's part of a call: offered, perhaps answered, talked, held, wrapped up.
 type CallLeg struct {
 	ID             string
