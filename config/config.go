@@ -77,7 +77,7 @@ type Auth struct {
 // PEMFile is a public key file with the kid tokens name it by.
 type PEMFile struct {
 	KID  string `yaml:"kid"`
-	File string `yaml:"file"`
+	File string `yaml:"file,omitempty"`
 }
 
 // Live tunes the live hub.
@@ -146,8 +146,8 @@ type Source struct {
 
 // SecretRef names where a secret lives: an environment variable or a file.
 type SecretRef struct {
-	Env  string `yaml:"env"`
-	File string `yaml:"file"`
+	Env  string `yaml:"env,omitempty"`
+	File string `yaml:"file,omitempty"`
 }
 
 // Duration is a time.Duration written like "5s" in YAML.

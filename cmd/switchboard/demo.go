@@ -14,9 +14,13 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"time"
+
+	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/config"
@@ -232,6 +236,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	maxSubs := fs.Int("max-subscriptions", 0, "live subscriptions allowed per tenant (0: the default 5000); load tests raise it")
 	timeScale := fs.Float64("time-scale", 1, "run the simulated center of --time-scale-tenant this many times faster than real time (load runs: 160 makes about 100 call events/s)")
 	scaleTenant := fs.String("time-scale-tenant", "telavox", "the tenant --time-scale applies to")
+	export := fs.String("export", "", "write switchboard.yaml and its secrets (env) to this directory, so that `serve` in another process can use the demo's simulators (load runs)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -295,8 +300,59 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return fmt.Errorf("writing tokens file: %w", err)
 		}
 	}
+	if *export != "" {
+		if err := exportDemo(*export, d); err != nil {
+			_ = ln.Close()
+			return err
+		}
+	}
 	d.started(ctx, base)
 	return g.serve(ctx, ln)
+}
+
+// exportDemo writes the demo's tenants as a configuration for `serve` (listening on
+// 127.0.0.1:8090) and the secrets it names as an env file, both readable by the owner only.
+func exportDemo(dir string, d *demo) error {
+	type exportedAuth struct {
+		Algorithms []string          `yaml:"algorithms"`
+		Issuer     string            `yaml:"issuer"`
+		Audience   string            `yaml:"audience"`
+		HSSecret   *config.SecretRef `yaml:"hsSecret"`
+	}
+	out := struct {
+		Server  map[string]any  `yaml:"server"`
+		Auth    exportedAuth    `yaml:"auth"`
+		Limits  map[string]any  `yaml:"limits"`
+		Tenants []config.Tenant `yaml:"tenants"`
+	}{
+		Server:  map[string]any{"addr": "127.0.0.1:8090"},
+		Auth:    exportedAuth{d.cfg.Auth.Algorithms, d.cfg.Auth.Issuer, d.cfg.Auth.Audience, d.cfg.Auth.HSSecret},
+		Limits:  map[string]any{"subscriptionsPerTenant": d.cfg.Limits.SubscriptionsPerTenant},
+		Tenants: d.cfg.Tenants,
+	}
+	b, err := yaml.Marshal(out)
+	if err != nil {
+		return fmt.Errorf("encoding the exported config: %w", err)
+	}
+	keys := make([]string, 0, len(d.secrets))
+	for k := range d.secrets {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var env strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&env, "%s=%s\n", k, d.secrets[k])
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("--export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "switchboard.yaml"), b, 0o600); err != nil {
+		return fmt.Errorf("--export: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "env"), []byte(env.String()), 0o600); err != nil {
+		return fmt.Errorf("--export: %w", err)
+	}
+	return nil
 }
 
 func printDemo(w io.Writer, base string, cfg *config.Config, toks demoTokens) {
