@@ -5,9 +5,10 @@
 #
 #   bash bench/load.sh                       # from the repository root
 #   ROUNDS=1 DURATION=10 bash bench/load.sh  # quicker
+#   SB_GOGC=300 bash bench/load.sh           # the gateway with GOGC=300 (memory for CPU)
 #
 # Needs: go, node/npm (Hive Gateway, autocannon: bench/hive/package-lock.json), wrk
-# (Debian: apt-get install -y wrk). Writes bench/results/<UTC date>.md; raw outputs stay in
+# (Debian: apt-get install -y wrk). Writes bench/results/<UTC date-time>.md (or $RESULTS); raw outputs stay in
 # $OUT (a temporary directory unless set).
 set -euo pipefail
 
@@ -23,7 +24,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
 OUT=${OUT:-$(mktemp -d /tmp/switchboard-bench.XXXXXX)}
 mkdir -p "$OUT/bin" "$BENCH/results"
-RESULTS=$BENCH/results/$(date -u +%Y-%m-%d).md
+RESULTS=${RESULTS:-$BENCH/results/$(date -u +%Y-%m-%d-%H%M).md}
 CLK_TCK=$(getconf CLK_TCK)
 export SWITCHBOARD_HS_SECRET=bench-load-hs-secret-0123456789abcdef
 export BENCH_SOBOT_APP_SECRET=bench-secret   # bench/cmd/simserver's fixed credentials
@@ -187,7 +188,7 @@ if (a.errors || !list || list.length !== 20) { console.error(JSON.stringify(a).s
 start_peer() { # start_peer NAME: starts it, sets PEER_PID
 	case $1 in
 	switchboard)
-		"$OUT/bin/switchboard" serve --config "$OUT/switchboard.yaml" >"$OUT/switchboard.log" 2>&1 &
+		env ${SB_GOGC:+GOGC=$SB_GOGC} "$OUT/bin/switchboard" serve --config "$OUT/switchboard.yaml" >"$OUT/switchboard.log" 2>&1 &
 		PEER_PID=$! ;;
 	minproxy)
 		"$OUT/bin/minproxy" -addr 127.0.0.1:$PROXY_PORT -upstream http://127.0.0.1:$SIM_PORT -upstream-token-file "$OUT/sim-token" >"$OUT/minproxy.log" 2>&1 &
