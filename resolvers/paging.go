@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"slices"
-	"sync"
 
 	"github.com/switchboard-cc/switchboard/graph/model"
 	"github.com/switchboard-cc/switchboard/upstreams"
@@ -73,19 +72,7 @@ func mergeCalls(ctx context.Context, srcs []*Source, listers []upstreams.CallLis
 		p, err := listers[i].ListCalls(ctx, sq)
 		pages[i] = sourcePage{src: s, page: p, err: err}
 	}
-	if len(srcs) == 1 {
-		fetch(0) // the common case needs no goroutine
-	} else {
-		var wg sync.WaitGroup
-		for i := range srcs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				fetch(i)
-			}()
-		}
-		wg.Wait()
-	}
+	parallel(len(srcs), fetch)
 
 	var failures []error
 	total, totalKnown := 0, true

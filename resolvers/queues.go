@@ -69,7 +69,13 @@ func checkBuckets(tr upstreams.TimeRange, iv model.Interval) error {
 	return nil
 }
 
+// parallel runs f(0..n-1) concurrently and waits; one call (the common single source)
+// runs on the caller's goroutine.
 func parallel(n int, f func(i int)) {
+	if n == 1 {
+		f(0)
+		return
+	}
 	var wg sync.WaitGroup
 	for i := range n {
 		wg.Add(1)
