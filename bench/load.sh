@@ -6,6 +6,7 @@
 #   bash bench/load.sh                       # from the repository root
 #   ROUNDS=1 DURATION=10 bash bench/load.sh  # quicker
 #   SB_GOGC=300 bash bench/load.sh           # the gateway with GOGC=300 (memory for CPU)
+#   SB_GOGC=off SB_GOMEMLIMIT=40MiB bash bench/load.sh   # collect only near a 40 MiB heap
 #
 # Needs: go, node/npm (Hive Gateway, autocannon: bench/hive/package-lock.json), wrk
 # (Debian: apt-get install -y wrk). Writes bench/results/<UTC date-time>.md (or $RESULTS); raw outputs stay in
@@ -188,7 +189,7 @@ if (a.errors || !list || list.length !== 20) { console.error(JSON.stringify(a).s
 start_peer() { # start_peer NAME: starts it, sets PEER_PID
 	case $1 in
 	switchboard)
-		env ${SB_GOGC:+GOGC=$SB_GOGC} "$OUT/bin/switchboard" serve --config "$OUT/switchboard.yaml" >"$OUT/switchboard.log" 2>&1 &
+		env ${SB_GOGC:+GOGC=$SB_GOGC} ${SB_GOMEMLIMIT:+GOMEMLIMIT=$SB_GOMEMLIMIT} "$OUT/bin/switchboard" serve --config "$OUT/switchboard.yaml" >"$OUT/switchboard.log" 2>&1 &
 		PEER_PID=$! ;;
 	minproxy)
 		"$OUT/bin/minproxy" -addr 127.0.0.1:$PROXY_PORT -upstream http://127.0.0.1:$SIM_PORT -upstream-token-file "$OUT/sim-token" >"$OUT/minproxy.log" 2>&1 &

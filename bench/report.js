@@ -32,7 +32,7 @@ L.push(`the same 20 calls), upstream: the Sobot simulator (bench/cmd/simserver, 
 L.push(`Fixed rate: autocannon at ${rate} req/s; max: wrk -t2; ${conns} connections, ${duration} s per run,`)
 L.push(`A/B alternated per round; Hive Gateway with --fork ${fork}. Medians over the rounds; CPU per request is the`)
 L.push(`process tree's utime+stime during the run divided by the requests; peak RSS is VmHWM (summed over`)
-L.push(`Hive's processes) after the peer's runs of a round. Switchboard's garbage collector: ${process.env.SB_GOGC ? `GOGC=${process.env.SB_GOGC}` : "Go's default (GOGC=100)"}.`, '')
+L.push(`Hive's processes) after the peer's runs of a round. Switchboard's garbage collector: ${process.env.SB_GOGC ? `GOGC=${process.env.SB_GOGC}` : "Go's default (GOGC=100)"}${process.env.SB_GOMEMLIMIT ? `, GOMEMLIMIT=${process.env.SB_GOMEMLIMIT}` : ''}.`, '')
 L.push(fs.readFileSync(`${out}/machine.md`, 'utf8'))
 L.push(`Load average after the runs: \`${uptimeAfter.trim()}\``, '')
 
