@@ -96,6 +96,7 @@ type Server struct {
 	logged http.Handler
 	gql    *handler.Server
 	log    *slog.Logger
+	gzip   compressor
 }
 
 // New builds the handler.
@@ -109,7 +110,7 @@ func New(o Options) (*Server, error) {
 	s := &Server{opts: o, mux: http.NewServeMux(), log: o.Logger}
 	s.logged = s.withRequestLog(s.mux)
 	s.gql = s.graphqlHandler()
-	s.mux.Handle("/graphql", s.withBodyLimit(s.withHTTPAuth(withHTTPSpec(s.gql))))
+	s.mux.Handle("/graphql", s.gzip.wrap(s.withBodyLimit(s.withHTTPAuth(withHTTPSpec(s.gql)))))
 	s.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
