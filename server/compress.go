@@ -21,7 +21,7 @@ type compressor struct {
 
 func (c *compressor) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpgrade(r) || strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+		if isStream(r) {
 			next.ServeHTTP(w, r)
 			return
 		}

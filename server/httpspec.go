@@ -30,7 +30,7 @@ func requestErrorCode(code string) bool {
 // GET is 405 with Allow: POST (gqlgen says 406). Streams (SSE, WebSocket) pass untouched.
 func withHTTPSpec(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isUpgrade(r) || strings.Contains(r.Header.Get("Accept"), "text/event-stream") || (r.Method != http.MethodPost && r.Method != http.MethodGet) {
+		if isStream(r) || (r.Method != http.MethodPost && r.Method != http.MethodGet) {
 			next.ServeHTTP(w, r)
 			return
 		}

@@ -382,6 +382,12 @@ func isUpgrade(r *http.Request) bool {
 	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
 }
 
+// isStream reports a WebSocket upgrade or a server-sent-events request: responses that
+// middleware must pass through untouched.
+func isStream(r *http.Request) bool {
+	return isUpgrade(r) || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	if w.Header().Get("Content-Type") == "" {
 		w.Header().Set("Content-Type", "application/json")

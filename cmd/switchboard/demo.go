@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"sort"
@@ -232,7 +231,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	addr := fs.String("addr", "127.0.0.1:8080", "listen address")
 	tokensFile := fs.String("tokens-file", "", "write the demo tokens as JSON here once serving")
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
-	pprofOn := fs.Bool("pprof", false, "serve Go profiles at /debug/pprof/ (for load measurements)")
+	pprofAddr := fs.String("pprof-addr", "", "also serve Go profiles (/debug/pprof/) on this loopback address, for load measurements")
 	maxSubs := fs.Int("max-subscriptions", 0, "live subscriptions allowed per tenant (0: the default 5000); load tests raise it")
 	timeScale := fs.Float64("time-scale", 1, "run the simulated center of --time-scale-tenant this many times faster than real time (load runs: 160 makes about 100 call events/s)")
 	scaleTenant := fs.String("time-scale-tenant", "telavox", "the tenant --time-scale applies to")
@@ -283,9 +282,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	if *pprofOn {
-		g.current().server.Handle("/debug/pprof/", http.HandlerFunc(pprof.Index))
-		g.current().server.Handle("/debug/pprof/profile", http.HandlerFunc(pprof.Profile))
+	if *pprofAddr != "" {
+		stop, err := servePprof(*pprofAddr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
