@@ -107,11 +107,24 @@ type SubscribeOptions struct {
 	// After resumes after this Seq: the missed events if the stream still holds them,
 	// otherwise a RESYNC snapshot.
 	After *uint64
+	// InitialOnly ends the subscription cleanly (Err nil) once its initial events (the
+	// snapshot, replay or RESYNC) are consumed: one subscriber's start, handed over to a
+	// shared subscription for what follows (see Feed).
+	InitialOnly bool
+	// DeltasOnly skips the initial events: the subscription sees only changes after it
+	// attached (and any later RESYNC), for a shared subscription whose subscribers each
+	// get their own start.
+	DeltasOnly bool
+	// OnAttach, if set, is called under the stream's lock with the stream's Seq each time
+	// the subscription's view is (re)started: the initial events hold the state up to it.
+	OnAttach func(seq uint64)
 }
 
 // StreamInfo describes an open stream, for health and metrics.
 type StreamInfo struct {
-	Key         StreamKey
+	Key StreamKey
+	// Subscribers counts the subscribers served, each member of a shared subscription
+	// included.
 	Subscribers int
 	// Connects counts the upstream connections opened so far.
 	Connects int
@@ -182,7 +195,7 @@ func (h *Hub) Subscribe(ctx context.Context, key StreamKey, open Opener, opts Su
 		}
 		st.linger = nil
 	}
-	sub := newSubscription(h, st, h.cfg.Buffer)
+	sub := newSubscription(h, st, h.cfg.Buffer, opts)
 	st.attach(sub, opts.After)
 	// No goroutine per subscription: the context ending is a callback, and delivery runs
 	// in the consumer (Next) unless it asks for a channel (Events).
@@ -270,7 +283,7 @@ func (h *Hub) Streams() []StreamInfo {
 	out := make([]StreamInfo, 0, len(h.streams))
 	for _, st := range h.streams {
 		info := st.info()
-		info.Subscribers = st.refs
+		info.Subscribers = st.subscribers()
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b StreamInfo) int {

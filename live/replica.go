@@ -213,7 +213,7 @@ func (st *stream) applySnapshot(b []byte) error {
 	}
 	if changed {
 		for sub := range st.subs {
-			sub.start(st.resyncLocked())
+			sub.start(st.resyncLocked(), st.seq)
 		}
 	}
 	st.markSyncedLocked()

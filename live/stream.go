@@ -456,7 +456,7 @@ func (st *stream) attach(sub *Subscription, after *uint64) {
 		return
 	}
 	st.subs[sub] = struct{}{}
-	sub.start(st.firstLocked(after))
+	sub.start(st.firstLocked(after), st.seq)
 }
 
 func (st *stream) firstLocked(after *uint64) []Event {
@@ -494,7 +494,7 @@ func (st *stream) markSyncedLocked() {
 	st.synced, st.everSynced = true, true
 	for sub, after := range st.pending {
 		st.subs[sub] = struct{}{}
-		sub.start(st.firstLocked(after))
+		sub.start(st.firstLocked(after), st.seq)
 	}
 	clear(st.pending)
 }
@@ -524,6 +524,20 @@ func (st *stream) snapshotLocked(kind model.EventKind) []Event {
 	}
 	slices.SortFunc(out, func(a, b Event) int { return strings.Compare(a.Key, b.Key) })
 	return out
+}
+
+// subscribers counts the subscribers the stream's subscriptions serve.
+func (st *stream) subscribers() int {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	n := 0
+	for sub := range st.subs {
+		n += sub.weight()
+	}
+	for sub := range st.pending {
+		n += sub.weight()
+	}
+	return n
 }
 
 func (st *stream) state() ([]upstreams.Item, bool) {

@@ -3,6 +3,7 @@ package live
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/switchboard-cc/switchboard/graph/model"
 )
@@ -12,6 +13,9 @@ type Subscription struct {
 	hub   *Hub
 	st    *stream
 	limit int
+	opts  SubscribeOptions
+	// shares is how many subscribers this subscription serves (see SetShares).
+	shares atomic.Int64
 
 	out  chan Event
 	wake chan struct{} // a push happened; capacity 1
@@ -30,13 +34,14 @@ type Subscription struct {
 	// not count against limit, so a large snapshot cannot make a new subscriber "slow".
 	initial int
 	ended   bool
+	started bool // start has queued the initial events
 	pumping bool // Events was called: a goroutine feeds out
 	err     error
 }
 
-func newSubscription(h *Hub, st *stream, limit int) *Subscription {
+func newSubscription(h *Hub, st *stream, limit int, opts SubscribeOptions) *Subscription {
 	return &Subscription{
-		hub: h, st: st, limit: limit,
+		hub: h, st: st, limit: limit, opts: opts,
 		out: make(chan Event), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
@@ -74,6 +79,14 @@ func (s *Subscription) Next(ctx context.Context) (Event, bool) {
 			return Event{}, false
 		}
 	}
+}
+
+// SetShares records that the subscription serves n subscribers (a shared subscription,
+// see Feed), for StreamInfo.Subscribers; it counts as one until set.
+func (s *Subscription) SetShares(n int) { s.shares.Store(int64(n)) }
+
+func (s *Subscription) weight() int {
+	return max(1, int(s.shares.Load()))
 }
 
 // Err says why Events was closed: nil after Close or the context ending, ErrSlowConsumer,
@@ -120,13 +133,21 @@ func (s *Subscription) ctxDone() {
 	}
 }
 
-// start queues what the subscriber must see first; called again with a RESYNC snapshot, it
-// drops the queued deltas, which the snapshot supersedes.
-func (s *Subscription) start(first []Event) {
+// start queues what the subscriber must see first, the stream being at seq; called again
+// with a RESYNC snapshot, it drops the queued deltas, which the snapshot supersedes. The
+// stream's lock is held.
+func (s *Subscription) start(first []Event, seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended {
 		return
+	}
+	if s.opts.DeltasOnly && !s.started {
+		first = nil
+	}
+	s.started = true
+	if s.opts.OnAttach != nil {
+		s.opts.OnAttach(seq)
 	}
 	s.queue, s.head, s.initial = first, 0, len(first)
 	s.signal()
@@ -136,7 +157,7 @@ func (s *Subscription) start(first []Event) {
 func (s *Subscription) push(e Event) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ended {
+	if s.ended || s.opts.InitialOnly {
 		return
 	}
 	defer s.signal()
@@ -201,6 +222,9 @@ func (s *Subscription) next() (Event, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.head == len(s.queue) {
+		if s.opts.InitialOnly && s.started {
+			s.endLocked(nil)
+		}
 		return Event{}, false
 	}
 	e := s.queue[s.head]

@@ -15,6 +15,7 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 
+	"github.com/switchboard-cc/switchboard/auth"
 	"github.com/switchboard-cc/switchboard/live"
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
@@ -72,6 +73,7 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		}
 		return nil, &codedError{code: CodeNotSupported, msg: fmt.Sprintf("live %s are not supported by sources %v", topic, ids)}
 	}
+	feed := live.FeedFrom(ctx)
 	subs := make([]*live.Subscription, 0, len(srcs))
 	pos := &resumePosition{seqs: map[string]uint64{}}
 	for i, s := range srcs {
@@ -79,6 +81,15 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		if seq, ok := resume[s.Spec.ID]; ok {
 			opts.After = &seq
 			pos.seqs[s.Spec.ID] = seq
+		}
+		switch {
+		case feed == nil:
+		case feed.Mode == live.FeedShared:
+			opts.DeltasOnly = true
+		case feed.Mode == live.FeedInitial && feed.OnAttach != nil:
+			opts.InitialOnly = true
+			id := s.Spec.ID
+			opts.OnAttach = func(seq uint64) { feed.OnAttach(id, seq) }
 		}
 		sub, err := r.Hub.Subscribe(ctx, streamKey(s, topic), opener(sts[i], topic), opts)
 		if err != nil {
@@ -100,6 +111,10 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		}
 		return v, ok
 	}
+	if feed != nil && feed.Mode == live.FeedShared {
+		shareTopic(ctx, r, srcs, subs, out, deliver, feed)
+		return out, nil
+	}
 	if len(subs) == 1 {
 		// The common case gets no merge goroutine: with thousands of subscribers each
 		// goroutine's stack is a visible share of the memory per subscriber.
@@ -110,30 +125,74 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		}()
 		return out, nil
 	}
-	// One source ending early ends the merged subscription: the client is told why and
-	// resubscribes with its cursor rather than silently missing that source.
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	for i, sub := range subs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cancel()
-			defer sub.Close()
-			forward(ctx, r, srcs[i], sub, out, deliver)
-		}()
-	}
-	go func(cancel context.CancelFunc) {
-		wg.Wait()
-		cancel()
-		close(out)
-	}(cancel)
+	merge(ctx, r, srcs, subs, out, deliver, func() { close(out) })
 	return out, nil
 }
 
+// merge runs one forward per source into out, then calls done. One source ending early
+// ends the merged subscription: the client is told why and resubscribes with its cursor
+// rather than silently missing that source.
+func merge[V any](ctx context.Context, r *Resolver, srcs []*Source, subs []*live.Subscription, out chan<- V, conv func(*Source, liveEvent) (V, bool), done func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for i, sub := range subs {
+		wg.Go(func() {
+			defer sub.Close()
+			if !forward(ctx, r, srcs[i], sub, out, conv) {
+				cancel()
+			}
+		})
+	}
+	go func() {
+		wg.Wait()
+		cancel()
+		done()
+	}()
+}
+
+// marked is an event of a shared subscription with where it came from.
+type marked[T any] struct {
+	v    *T
+	mark live.Mark
+}
+
+// shareTopic serves a shared executor (live.FeedShared): the sources' events wait in a
+// channel of their own, and the executor's Pull moves one at a time into out, so that it
+// knows which event each response it executes is.
+func shareTopic[T any](ctx context.Context, r *Resolver, srcs []*Source, subs []*live.Subscription, out chan *T, deliver func(*Source, liveEvent) (*T, bool), feed *live.Feed) {
+	mid := make(chan marked[T], subscriptionBuffer)
+	merge(ctx, r, srcs, subs, mid, func(src *Source, ev liveEvent) (marked[T], bool) {
+		v, ok := deliver(src, ev)
+		return marked[T]{v: v, mark: live.Mark{Source: src.Spec.ID, Seq: ev.Seq, Key: ev.Key}}, ok
+	}, func() { close(mid) })
+	closed := false // Pull runs in the executor's one goroutine
+	feed.Claim(func(pctx context.Context) (live.Mark, bool) {
+		if closed {
+			return live.Mark{}, false
+		}
+		select {
+		case m, ok := <-mid:
+			if !ok {
+				closed = true
+				close(out)
+				return live.Mark{}, false
+			}
+			out <- m.v // out is empty: the executor takes each event before pulling the next
+			return m.mark, true
+		case <-pctx.Done():
+			return live.Mark{}, false
+		}
+	}, func(n int) {
+		for _, sub := range subs {
+			sub.SetShares(n)
+		}
+	})
+}
+
 // forward moves one source's events to out until the subscription or ctx ends; an early
-// end (slow consumer, hub closed) is reported to the operation (see EndSubscriptions).
-func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Subscription, out chan<- *T, conv func(*Source, liveEvent) (*T, bool)) {
+// end (slow consumer, hub closed) is reported to the operation (see EndSubscriptions) and
+// makes it return false.
+func forward[V any](ctx context.Context, r *Resolver, src *Source, sub *live.Subscription, out chan<- V, conv func(*Source, liveEvent) (V, bool)) bool {
 	for {
 		ev, ok := sub.Next(ctx)
 		if !ok {
@@ -143,8 +202,9 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 				}
 				r.Logger.WarnContext(ctx, "subscription ended", "tenant", src.Spec.Tenant, "source", src.Spec.ID, "err", err)
 				reportEnd(ctx, src.Spec.ID, err)
+				return false
 			}
-			return
+			return true
 		}
 		v, keep := conv(src, ev)
 		if !keep {
@@ -153,7 +213,7 @@ func forward[T any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 		select {
 		case out <- v:
 		case <-ctx.Done():
-			return
+			return true
 		}
 	}
 }
@@ -173,10 +233,6 @@ type streamEnd struct {
 }
 
 func reportEnd(ctx context.Context, source string, err error) {
-	end, ok := ctx.Value(streamEndKey{}).(*streamEnd)
-	if !ok {
-		return
-	}
 	var ce error
 	switch {
 	case errors.Is(err, live.ErrSlowConsumer):
@@ -185,6 +241,13 @@ func reportEnd(ctx context.Context, source string, err error) {
 		ce = errorf(CodeUnavailable, "subscription ended: the gateway closed its live streams (shutdown or reload); resubscribe with the last cursor")
 	default:
 		ce = errorf(CodeUnavailable, "subscription ended: the live stream of source %s ended", source)
+	}
+	if f := live.FeedFrom(ctx); f != nil {
+		f.Fail(ce)
+	}
+	end, ok := ctx.Value(streamEndKey{}).(*streamEnd)
+	if !ok {
+		return
 	}
 	end.mu.Lock()
 	defer end.mu.Unlock()
@@ -314,4 +377,27 @@ func (r *Resolver) snapshotOnce(ctx context.Context, src *Source, st upstreams.S
 		case <-tick.C:
 		}
 	}
+}
+
+// ShareScope says within which callers a subscription gives the same results, for a
+// transport that runs identical subscriptions once (wstransport Config.Share): the tenant,
+// the scopes and the source restriction of the token, not its subject. Only the live topic
+// subscriptions, which take up a live.Feed, are shared.
+func ShareScope(ctx context.Context, oc *graphql.OperationContext) (string, bool) {
+	p, ok := auth.FromContext(ctx)
+	if !ok || oc.Operation == nil || len(oc.Operation.SelectionSet) != 1 {
+		return "", false
+	}
+	f, ok := oc.Operation.SelectionSet[0].(*ast.Field)
+	if !ok || !slices.Contains([]string{"callEvents", "agentUpdates", "queueUpdates"}, f.Name) {
+		return "", false
+	}
+	scopes, sources := slices.Clone(p.Scopes), slices.Clone(p.Sources)
+	slices.Sort(scopes)
+	slices.Sort(sources)
+	b, err := json.Marshal([]any{p.Tenant, scopes, sources})
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }

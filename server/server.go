@@ -56,6 +56,9 @@ type Options struct {
 	WallboardTokens map[string]string
 	// Subscriptions counts open subscriptions per tenant; share one across reloads [new].
 	Subscriptions *TenantCounter
+	// Sessions owns acknowledged WebSocket connections (see wstransport.Sessions); share
+	// one across reloads and close it at shutdown [nil: each stays in its HTTP handler].
+	Sessions *wstransport.Sessions
 	// Tracer, when set, records a span per operation.
 	Tracer trace.TracerProvider
 	// OpsToken, when set, is the bearer token that unlocks /readyz and /metrics detail for
@@ -162,7 +165,7 @@ func (s *Server) graphqlHandler() *handler.Server {
 	cfg.Directives.Scope = resolvers.ScopeDirective
 	setComplexity(&cfg, l.MaxPageSize)
 	srv := handler.New(graph.NewExecutableSchema(cfg))
-	srv.AddTransport(wstransport.Transport{Config: wstransport.Config{
+	ws := wstransport.Config{
 		InitTimeout:      l.InitTimeout.Or(10 * time.Second),
 		KeepAlive:        l.KeepAlive.Or(25 * time.Second),
 		MaxMessageBytes:  l.MaxMessageBytes,
@@ -170,8 +173,14 @@ func (s *Server) graphqlHandler() *handler.Server {
 		OriginPatterns:   s.opts.AllowedOrigins,
 		Authenticate:     s.authenticateWS,
 		OnOperation:      s.onOperation,
+		Share:            resolvers.ShareScope,
+		Sessions:         s.opts.Sessions,
 		Logger:           s.log,
-	}})
+	}
+	if o := s.opts.Resolver.Observer; o != nil {
+		ws.OnSlowConsumer = func() { o.Dropped("slow_consumer") }
+	}
+	srv.AddTransport(wstransport.New(ws))
 	srv.AddTransport(transport.SSE{})
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})

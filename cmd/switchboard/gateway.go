@@ -24,6 +24,7 @@ import (
 	"github.com/switchboard-cc/switchboard/server"
 	"github.com/switchboard-cc/switchboard/server/metrics"
 	"github.com/switchboard-cc/switchboard/server/tracing"
+	"github.com/switchboard-cc/switchboard/server/wstransport"
 	"github.com/switchboard-cc/switchboard/upstreams"
 )
 
@@ -40,6 +41,7 @@ type gateway struct {
 	cache    *resolvers.Cache
 	metrics  *metrics.Metrics
 	counter  *server.TenantCounter
+	sessions *wstransport.Sessions // WebSocket connections of every generation
 	base     *http.Transport
 	tracer   trace.TracerProvider
 	closeBus func()
@@ -105,7 +107,7 @@ func authConfig(c config.Auth, lookup config.Lookup) (auth.Config, error) {
 }
 
 func buildGateway(ctx context.Context, cfg *config.Config, lookup config.Lookup, reg *upstreams.Registry, log *slog.Logger, o gatewayOptions) (*gateway, error) {
-	g := &gateway{reg: reg, lookup: lookup, log: log, opts: o, base: upstreamTransport(), counter: server.NewTenantCounter(), tracer: o.tracer}
+	g := &gateway{reg: reg, lookup: lookup, log: log, opts: o, base: upstreamTransport(), counter: server.NewTenantCounter(), sessions: wstransport.NewSessions(), tracer: o.tracer}
 	if g.tracer == nil {
 		tp, _, err := tracing.Setup(ctx, tracing.Config{Endpoint: cfg.Tracing.Endpoint, Insecure: cfg.Tracing.Insecure,
 			SampleRatio: cfg.Tracing.SampleRatio, ServiceName: cfg.Tracing.ServiceName})
@@ -186,7 +188,7 @@ func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *genera
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: g.log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: g.opts.graphiqlHeaders,
-		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Tracer: enabledTracer(g.tracer), OpsToken: opsToken,
+		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Sessions: g.sessions, Tracer: enabledTracer(g.tracer), OpsToken: opsToken,
 	})
 	if err != nil {
 		_ = tenants.CloseExcept(prevTenants(prev))
@@ -335,7 +337,8 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), g.current().cfg.Server.ShutdownTimeout.Or(10*time.Second))
 	defer cancel()
-	g.hub.Close() // ends subscriptions so hijacked WebSockets let Shutdown finish
+	g.hub.Close()      // ends the subscriptions, each with its reason
+	g.sessions.Close() // then the WebSocket connections (1001)
 	g.closeBus()
 	var errs []error
 	if err := hs.Shutdown(sctx); err != nil {

@@ -6,112 +6,153 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/coder/websocket"
+	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
 )
 
 // errStoppedByClient is the cancel cause of an operation the client completed or stopped.
 var errStoppedByClient = errors.New("operation stopped by client")
 
+// step says how the read loop goes on after one client message.
+type step int
+
+const (
+	stepNext  step = iota
+	stepEnd        // the connection is over
+	stepAcked      // connection_ack was sent
+)
+
 // serve reads and dispatches client messages until the connection ends, then
-// stops every goroutine of the connection and waits for them.
+// stops every goroutine of the connection and waits for them. With Sessions, the
+// messages after connection_ack are read by a goroutine of the Sessions and serve
+// returns at once: the HTTP handler's goroutine, grown by the handshake and the
+// credentials check, and net/http's state for the request are then released.
 func (c *conn) serve(ctx context.Context, r *http.Request) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer func() {
+	var stopAfter func() bool
+	if c.sessions != nil {
+		stopAfter = context.AfterFunc(c.sessions.ctx, cancel)
+	}
+	end := func() {
+		if stopAfter != nil {
+			stopAfter()
+			if c.sessions.ctx.Err() != nil {
+				c.closeConn(websocket.StatusGoingAway, "server shutting down")
+			}
+		}
 		c.stopTimers()
 		if c.stopOps != nil {
 			c.stopOps()
 		}
 		cancel()
+		c.leaveGroups()
+		c.closeQueue()
 		c.wg.Wait()
 		_ = c.ws.CloseNow()
-	}()
+	}
 
-	initSeen := make(chan struct{})
+	c.initSeen = make(chan struct{})
 	c.after(c.cfg.InitTimeout, func() {
-		if !isClosed(initSeen) {
+		if !isClosed(c.initSeen) {
 			c.fatal(ctx, closeInitTimeout, "Connection initialisation timeout")
 		}
 	})
-
-	var opsCtx context.Context // set once the connection is acknowledged
 	for {
-		_, data, err := c.ws.Read(ctx)
-		if err != nil {
-			c.log.Debug("websocket connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+		switch c.read(ctx, r) {
+		case stepEnd:
+			end()
 			return
-		}
-		readAt := graphql.Now()
-		var m message
-		if err := json.Unmarshal(data, &m); err != nil {
-			c.fatal(ctx, closeBadRequest, "Invalid message received")
-			return
-		}
-		switch c.d.kindOf(m.Type) {
-		case kindInit:
-			if isClosed(initSeen) {
-				c.fatal(ctx, closeTooManyInitReqs, "Too many initialisation requests")
+		case stepAcked:
+			if c.sessions != nil && c.sessions.run(func() {
+				defer end()
+				for c.read(ctx, nil) != stepEnd {
+				}
+			}) {
 				return
 			}
-			close(initSeen)
-			var payload map[string]any
-			if !isObjectOrNull(m.Payload) || (len(m.Payload) > 0 && json.Unmarshal(m.Payload, &payload) != nil) {
-				c.fatal(ctx, closeBadRequest, "Invalid connection_init payload")
-				return
-			}
-			authCtx, expiry, err := c.authenticate(ctx, r, payload)
-			if err != nil {
-				c.log.Info("rejecting websocket connection", "err", err)
-				c.fatal(ctx, closeForbidden, "Forbidden")
-				return
-			}
-			if !expiry.IsZero() && !time.Now().Before(expiry) {
-				c.fatal(ctx, closeForbidden, "Forbidden: token expired")
-				return
-			}
-			opsCtx, c.stopOps = context.WithCancel(authCtx)
-			_ = c.send(ctx, message{Type: "connection_ack"})
-			c.acknowledged(ctx, expiry)
-		case kindPing:
-			if !isObjectOrNull(m.Payload) {
-				c.fatal(ctx, closeBadRequest, "Invalid ping payload")
-				return
-			}
-			_ = c.send(ctx, message{Type: "pong", Payload: m.Payload})
-		case kindPong:
-			// Answers to our pings and unsolicited heartbeats need no reply.
-		case kindStart:
-			if m.ID == "" {
-				c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
-				return
-			}
-			if opsCtx == nil {
-				c.fatal(ctx, closeUnauthorized, "Unauthorized")
-				return
-			}
-			if code, reason := c.start(opsCtx, m, readAt); code != 0 {
-				c.fatal(ctx, code, reason)
-				return
-			}
-		case kindStop:
-			if m.ID == "" {
-				c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
-				return
-			}
-			c.stop(m.ID)
-		case kindTerminate:
-			c.closeConn(websocket.StatusNormalClosure, "terminated")
-			return
-		default:
-			c.fatal(ctx, closeBadRequest, fmt.Sprintf("Unexpected message of type %q received", m.Type))
-			return
 		}
 	}
+}
+
+// read reads and handles one client message; r is only needed until connection_init.
+func (c *conn) read(ctx context.Context, r *http.Request) step {
+	_, data, err := c.ws.Read(ctx)
+	if err != nil {
+		c.log.Debug("websocket connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+		return stepEnd
+	}
+	readAt := graphql.Now()
+	var m message
+	if err := json.Unmarshal(data, &m); err != nil {
+		c.fatal(ctx, closeBadRequest, "Invalid message received")
+		return stepEnd
+	}
+	switch c.d.kindOf(m.Type) {
+	case kindInit:
+		if isClosed(c.initSeen) || r == nil {
+			c.fatal(ctx, closeTooManyInitReqs, "Too many initialisation requests")
+			return stepEnd
+		}
+		close(c.initSeen)
+		var payload map[string]any
+		if !isObjectOrNull(m.Payload) || (len(m.Payload) > 0 && json.Unmarshal(m.Payload, &payload) != nil) {
+			c.fatal(ctx, closeBadRequest, "Invalid connection_init payload")
+			return stepEnd
+		}
+		authCtx, expiry, err := c.authenticate(ctx, r, payload)
+		if err != nil {
+			c.log.Info("rejecting websocket connection", "err", err)
+			c.fatal(ctx, closeForbidden, "Forbidden")
+			return stepEnd
+		}
+		if !expiry.IsZero() && !time.Now().Before(expiry) {
+			c.fatal(ctx, closeForbidden, "Forbidden: token expired")
+			return stepEnd
+		}
+		c.opsCtx, c.stopOps = context.WithCancel(authCtx)
+		_ = c.send(ctx, message{Type: "connection_ack"})
+		c.acknowledged(ctx, expiry)
+		return stepAcked
+	case kindPing:
+		if !isObjectOrNull(m.Payload) {
+			c.fatal(ctx, closeBadRequest, "Invalid ping payload")
+			return stepEnd
+		}
+		_ = c.send(ctx, message{Type: "pong", Payload: m.Payload})
+	case kindPong:
+		// Answers to our pings and unsolicited heartbeats need no reply.
+	case kindStart:
+		if m.ID == "" {
+			c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
+			return stepEnd
+		}
+		if c.opsCtx == nil {
+			c.fatal(ctx, closeUnauthorized, "Unauthorized")
+			return stepEnd
+		}
+		if code, reason := c.start(c.opsCtx, m, readAt); code != 0 {
+			c.fatal(ctx, code, reason)
+			return stepEnd
+		}
+	case kindStop:
+		if m.ID == "" {
+			c.fatal(ctx, closeBadRequest, fmt.Sprintf("Invalid %s message: missing id", m.Type))
+			return stepEnd
+		}
+		c.stop(m.ID)
+	case kindTerminate:
+		c.closeConn(websocket.StatusNormalClosure, "terminated")
+		return stepEnd
+	default:
+		c.fatal(ctx, closeBadRequest, fmt.Sprintf("Unexpected message of type %q received", m.Type))
+		return stepEnd
+	}
+	return stepNext
 }
 
 func (c *conn) authenticate(ctx context.Context, r *http.Request, payload map[string]any) (context.Context, time.Time, error) {
@@ -228,8 +269,14 @@ func (c *conn) start(opsCtx context.Context, m message, readAt time.Time) (webso
 	c.mu.Unlock()
 
 	c.wg.Go(func() {
+		// A shared subscription's group holds no reference to ctx: cancelling it frees
+		// what the start hung on it.
 		defer cancel(nil)
-		errs := c.execute(ctx, m.ID, &params)
+		errs, handedOver := c.execute(ctx, m.ID, op, &params)
+		if handedOver {
+			return // the operation lives on in its group (see shared.go)
+		}
+		op.done()
 		// Free the id before the final message: a client may reuse it as soon as it sees complete.
 		c.mu.Lock()
 		if c.ops[m.ID] == op {
@@ -259,14 +306,41 @@ func (c *conn) stop(id string) {
 	op := c.ops[id]
 	delete(c.ops, id)
 	c.mu.Unlock()
-	if op != nil {
-		op.cancel(errStoppedByClient)
+	if op == nil {
+		return
+	}
+	op.cancel(errStoppedByClient)
+	if m := op.stop(); m != nil {
+		m.g.leave(m)
+		c.purge(id)
+		if c.d.legacy {
+			c.push(outMsg{id: id, typ: "complete", final: true})
+		}
+		op.done()
+	}
+}
+
+// leaveGroups takes the connection's shared subscriptions out of their groups as the
+// connection ends.
+func (c *conn) leaveGroups() {
+	c.mu.Lock()
+	ops := make([]*operation, 0, len(c.ops))
+	for _, op := range c.ops {
+		ops = append(ops, op)
+	}
+	c.mu.Unlock()
+	for _, op := range ops {
+		if m := op.stop(); m != nil {
+			m.g.leave(m)
+			op.done()
+		}
 	}
 }
 
 // execute runs one operation, sending each result, and returns the errors
-// that end it without a result (invalid operation, refusal, panic).
-func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams) (errs gqlerror.List) {
+// that end it without a result (invalid operation, refusal, panic). handedOver is true
+// when a shared subscription's group has taken the operation over.
+func (c *conn) execute(ctx context.Context, id string, op *operation, params *graphql.RawParams) (errs gqlerror.List, handedOver bool) {
 	ctx = graphql.StartOperationTrace(ctx)
 	var rc *graphql.OperationContext
 	defer func() {
@@ -284,16 +358,21 @@ func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams
 
 	rc, cerrs := c.exec.CreateOperationContext(ctx, params)
 	if cerrs != nil {
-		return c.presented(graphql.WithOperationContext(ctx, rc), cerrs)
+		return c.presented(graphql.WithOperationContext(ctx, rc), cerrs), false
 	}
 	ctx = graphql.WithOperationContext(ctx, rc)
 	if c.cfg.OnOperation != nil {
 		release, err := c.cfg.OnOperation(ctx)
 		if err != nil {
-			return c.presented(ctx, gqlerror.List{gqlerror.WrapIfUnwrapped(err)})
+			return c.presented(ctx, gqlerror.List{gqlerror.WrapIfUnwrapped(err)}), false
 		}
-		if release != nil {
-			defer release()
+		op.release = release
+	}
+	if c.shared != nil && c.cfg.Share != nil && rc.Operation.Operation == ast.Subscription {
+		if scope, ok := c.cfg.Share(ctx, rc); ok {
+			if handled, handedOver := c.executeShared(ctx, id, op, params, rc, scope); handled {
+				return nil, handedOver
+			}
 		}
 	}
 
@@ -301,14 +380,14 @@ func (c *conn) execute(ctx context.Context, id string, params *graphql.RawParams
 	for {
 		resp := responses(ctx)
 		if resp == nil {
-			return nil
+			return nil, false
 		}
 		b, err := encodeResponse(resp)
 		if err != nil {
-			return gqlerror.List{gqlerror.Errorf("encoding result: %v", err)}
+			return gqlerror.List{gqlerror.Errorf("encoding result: %v", err)}, false
 		}
 		if err := c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b}); err != nil {
-			return nil
+			return nil, false
 		}
 	}
 }
@@ -350,30 +429,12 @@ func (c *conn) send(ctx context.Context, m message) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s message: %w", m.Type, err)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if c.closed {
-		return net.ErrClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// The write gets a context that never ends (cancelling a write's context tears the
-	// socket down, and a stopped operation must not cut its own write short); the
-	// connection's write watchdog bounds it instead, without a timer per message.
-	if c.watchdog == nil {
-		c.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.ws.CloseNow() })
-	} else {
-		c.watchdog.Reset(writeTimeout)
-	}
-	err = c.ws.Write(context.Background(), websocket.MessageText, b)
-	c.watchdog.Stop()
-	if err != nil {
-		c.closed = true
+	err = c.write(ctx, func() error { return c.ws.Write(context.Background(), websocket.MessageText, b) })
+	if err != nil && ctx.Err() == nil {
 		c.log.Debug("writing websocket message", "type", m.Type, "err", err)
 		return fmt.Errorf("writing %s message: %w", m.Type, err)
 	}
-	return nil
+	return err
 }
 
 // frame encodes m. A payload is already JSON (gqlgen's encoded response, or a value

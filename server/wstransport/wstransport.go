@@ -62,14 +62,81 @@ type Config struct {
 	// operation's error. release, if not nil, is called when the operation
 	// ends. nil allows every operation.
 	OnOperation func(ctx context.Context) (release func(), err error)
+	// Share, if set, lets subscriptions share their execution (see New): it returns the
+	// scope of ctx's caller within which identical subscriptions give identical results
+	// (for example tenant, scopes and source restrictions, not the subject), and false for
+	// an operation that must run on its own.
+	Share func(ctx context.Context, oc *graphql.OperationContext) (scope string, ok bool)
+	// QueueLimit bounds the messages of shared subscriptions queued on one connection;
+	// default 256. At the limit an event replaces the queued one of its subscription and
+	// live item (latest wins); an event with nothing to replace ends its subscription
+	// with a SLOW_CONSUMER error.
+	QueueLimit int
+	// OnSlowConsumer, if set, is called each time a shared subscription is ended for
+	// falling behind.
+	OnSlowConsumer func()
+	// Sessions, if set, owns the connections once acknowledged (see Sessions); nil keeps
+	// each connection in its HTTP handler until it ends.
+	Sessions *Sessions
 	// Logger receives connection diagnostics; nil discards them.
 	Logger *slog.Logger
 }
 
-// Transport is a graphql.Transport for WebSocket upgrade requests.
-type Transport struct{ Config Config }
+// Sessions owns acknowledged connections beyond their HTTP handlers: each is read by a
+// goroutine of its own, started when connection_ack is sent, and the handler returns, so
+// that net/http's state for the upgrade request and the handler's stack (grown by the
+// credentials check) are released. With thousands of idle subscribers that is a third of
+// the memory per connection. Close ends them all.
+type Sessions struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewSessions returns an open Sessions.
+func NewSessions() *Sessions {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Sessions{ctx: ctx, cancel: cancel}
+}
+
+// run starts f in a goroutine of s; false once s is closed.
+func (s *Sessions) run(f func()) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Go(f)
+	return true
+}
+
+// Close ends every connection of s (close code 1001) and waits for their goroutines,
+// operations included. It is safe to call more than once.
+func (s *Sessions) Close() {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// Transport is a graphql.Transport for WebSocket upgrade requests. A Transport made by New
+// runs identical subscriptions once for all their subscribers (Config.Share); the zero
+// Transport runs every operation on its own.
+type Transport struct {
+	Config Config
+	shared *groups
+}
 
 var _ graphql.Transport = Transport{}
+
+// New returns a Transport that shares subscriptions as Config.Share allows.
+func New(cfg Config) Transport {
+	return Transport{Config: cfg, shared: newGroups(cfg.withDefaults().Logger)}
+}
 
 const (
 	protoTransportWS = "graphql-transport-ws"
@@ -79,6 +146,7 @@ const (
 	defaultKeepAlive        = 25 * time.Second
 	defaultMaxMessageBytes  = 64 << 10
 	defaultMaxSubscriptions = 100
+	defaultQueueLimit       = 256
 	// writeTimeout bounds one write so a stalled client cannot hold the writer forever.
 	writeTimeout = 10 * time.Second
 )
@@ -95,6 +163,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxSubscriptions <= 0 {
 		c.MaxSubscriptions = defaultMaxSubscriptions
+	}
+	if c.QueueLimit <= 0 {
+		c.QueueLimit = defaultQueueLimit
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -120,7 +191,11 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		}
 		proto = protoLegacyWS
 	}
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+	cw := &corkingWriter{ResponseWriter: w}
+	if t.shared != nil {
+		cw.pool = &t.shared.pool
+	}
+	ws, err := websocket.Accept(cw, r, &websocket.AcceptOptions{
 		Subprotocols:   []string{proto},
 		OriginPatterns: cfg.OriginPatterns,
 	})
@@ -131,15 +206,22 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 	}
 	ws.SetReadLimit(cfg.MaxMessageBytes)
 	c := &conn{
-		cfg:     cfg,
-		ws:      ws,
-		exec:    exec,
-		d:       dialect{legacy: proto == protoLegacyWS},
-		headers: r.Header,
-		log:     cfg.Logger.With("subprotocol", proto, "remote", r.RemoteAddr),
-		ops:     map[string]*operation{},
+		cfg:      cfg,
+		ws:       ws,
+		exec:     exec,
+		d:        dialect{legacy: proto == protoLegacyWS},
+		headers:  r.Header,
+		log:      cfg.Logger.With("subprotocol", proto, "remote", r.RemoteAddr),
+		ops:      map[string]*operation{},
+		shared:   t.shared,
+		cork:     cw.conn,
+		sessions: cfg.Sessions,
 	}
-	c.serve(r.Context(), r)
+	ctx := r.Context()
+	if cfg.Sessions != nil {
+		ctx = context.WithoutCancel(ctx) // the request's context ends with the handler
+	}
+	c.serve(ctx, r)
 }
 
 // hasToken reports whether the comma-separated header name holds token.
@@ -171,6 +253,19 @@ type conn struct {
 	wmu      sync.Mutex // serializes writes; guards closed and watchdog
 	closed   bool
 	watchdog *time.Timer // closes the socket when one write takes writeTimeout
+	cork     *corkConn   // batches the writes under wmu; nil if not hijacked by corkingWriter
+
+	sessions *Sessions     // nil: the connection stays in its HTTP handler
+	initSeen chan struct{} // closed by connection_init
+	// opsCtx is the acknowledged connection's context for operations; set by serve
+	// before any operation starts.
+	opsCtx context.Context
+	shared *groups // nil: no shared subscriptions
+
+	qmu      sync.Mutex // guards queue, qclosed and flushing
+	queue    []outMsg   // messages of shared subscriptions for the writer goroutine
+	qclosed  bool
+	flushing bool // the writer goroutine (flush) runs
 
 	mu  sync.Mutex // guards ops
 	ops map[string]*operation
@@ -180,4 +275,41 @@ type conn struct {
 	stopping bool
 }
 
-type operation struct{ cancel context.CancelCauseFunc }
+// operation is one active operation of the connection.
+type operation struct {
+	cancel  context.CancelCauseFunc
+	release func() // from Config.OnOperation; nil if none
+	once    sync.Once
+
+	mu      sync.Mutex
+	stopped bool    // the client stopped it, or the connection ended
+	member  *member // set when a shared subscription's group took it over
+}
+
+// done releases the operation's resources once.
+func (op *operation) done() {
+	op.once.Do(func() {
+		if op.release != nil {
+			op.release()
+		}
+	})
+}
+
+// handOver lets m's group own the operation; false if it was stopped meanwhile.
+func (op *operation) handOver(m *member) bool {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if op.stopped {
+		return false
+	}
+	op.member = m
+	return true
+}
+
+// stop marks the operation stopped and returns its group member, if any.
+func (op *operation) stop() *member {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.stopped = true
+	return op.member
+}

@@ -1,0 +1,383 @@
+package wstransport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+
+	"github.com/switchboard-cc/switchboard/live"
+)
+
+// Shared subscriptions. Subscribers that send the same subscription (document, operation
+// name, variables) under the same Config.Share scope form a group, and the group's
+// operation runs once: one hub subscription, one execution and one encoding per event,
+// whatever the number of subscribers. Each subscriber keeps only its queue entry in its
+// connection; it has no goroutine of its own once started.
+//
+// A subscriber's start is its own: its operation runs with a live.FeedInitial feed, which
+// delivers its snapshot (or its resume replay, or a RESYNC) and reports each source's
+// position S. From then on the group's events of that source with Seq > S are its events:
+// exactly what a subscription of its own would have delivered after its start. Group
+// events that arrive while its start is being sent wait in the member, in order.
+
+// errNotShared is the end of a group that could not start; its subscriber runs alone.
+var errNotShared = errors.New("operation cannot be shared")
+
+// groups are the running shared subscriptions of one Transport.
+type groups struct {
+	log  *slog.Logger
+	pool sync.Pool // *[]byte write buffers of corkConn
+
+	wg sync.WaitGroup // the groups' goroutines
+
+	mu sync.Mutex
+	m  map[string]*group
+}
+
+func newGroups(log *slog.Logger) *groups {
+	gs := &groups{log: log, m: map[string]*group{}}
+	gs.pool.New = func() any { return new([]byte) }
+	return gs
+}
+
+// group is one shared subscription.
+type group struct {
+	key    string
+	ready  chan struct{} // closed when started (or failed: err)
+	err    error
+	cancel context.CancelFunc
+	feed   *live.Feed // guarded by mu
+
+	mu      sync.Mutex
+	members map[*member]struct{}
+	ended   bool
+	source  string // the source of the last event, for a slow consumer's error
+}
+
+// member is one subscriber of a group.
+type member struct {
+	c  *conn
+	id string
+	op *operation
+	g  *group
+
+	// Guarded by the group's mu.
+	after   map[string]uint64 // per source: the Seq its start covers
+	started bool              // its start is sent: events go to its connection
+	held    []outMsg          // events that came while its start was being sent
+	dropped string            // set when it fell behind while starting: the source
+}
+
+// join adds m to the group of key, starting the group with start when there is none.
+func (gs *groups) join(key string, m *member, start func(*group) error) (*group, error) {
+	gs.mu.Lock()
+	g := gs.m[key]
+	if g != nil {
+		g.mu.Lock()
+		if g.ended {
+			g.mu.Unlock()
+			g = nil
+		} else {
+			g.members[m] = struct{}{}
+			g.count()
+			g.mu.Unlock()
+		}
+	}
+	if g == nil {
+		g = &group{key: key, ready: make(chan struct{}), members: map[*member]struct{}{m: {}}}
+		gs.m[key] = g
+		gs.mu.Unlock()
+		g.err = start(g)
+		if g.err != nil {
+			gs.remove(g)
+			g.mu.Lock()
+			g.ended = true
+			g.mu.Unlock()
+		}
+		close(g.ready)
+	} else {
+		gs.mu.Unlock()
+		<-g.ready
+	}
+	if g.err != nil {
+		return nil, g.err
+	}
+	return g, nil
+}
+
+func (gs *groups) remove(g *group) {
+	gs.mu.Lock()
+	defer gs.mu.Unlock()
+	if gs.m[g.key] == g {
+		delete(gs.m, g.key)
+	}
+}
+
+// run executes the group's events until its feed ends or its last member leaves.
+func (gs *groups) run(ctx context.Context, g *group, feed *live.Feed, responses graphql.ResponseHandler) {
+	defer g.cancel()
+	defer gs.end(g)
+	defer func() {
+		if p := recover(); p != nil {
+			gs.log.Error("recovering from a shared subscription's panic", "panic", fmt.Sprint(p))
+		}
+	}()
+	for {
+		mark, ok := feed.Pull(ctx)
+		resp := responses(ctx)
+		if resp == nil {
+			break
+		}
+		payload, err := encodeResponse(resp)
+		if err != nil {
+			gs.log.Error("encoding a shared subscription event", "err", err)
+			continue
+		}
+		// After the feed's end come the operation's last responses (why it ended):
+		// every member gets them.
+		g.deliver(ctx, mark, payload, !ok)
+	}
+}
+
+// end ends g and its started members.
+func (gs *groups) end(g *group) {
+	gs.remove(g)
+	g.mu.Lock()
+	g.ended = true
+	var started []*member // the others are ended by start
+	for m := range g.members {
+		if m.started {
+			started = append(started, m)
+		}
+	}
+	g.members = nil
+	g.mu.Unlock()
+	for _, m := range started {
+		m.c.endMember(m)
+	}
+}
+
+// deliver queues an event to every member whose start does not already hold it.
+func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, final bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if mark.Source != "" {
+		g.source = mark.Source
+	}
+	for m := range g.members {
+		if !final {
+			after, ok := m.after[mark.Source]
+			if !ok || mark.Seq <= after {
+				continue
+			}
+		}
+		msg := outMsg{id: m.id, typ: m.c.d.next(), payload: payload, key: mark.Key, final: final}
+		switch {
+		case !m.started && (len(m.held) < m.c.cfg.QueueLimit || final):
+			m.held = append(m.held, msg)
+		case !m.started:
+			delete(g.members, m)
+			m.held, m.dropped = nil, g.source
+			g.count()
+		case !m.c.push(msg):
+			delete(g.members, m)
+			g.count()
+			m.c.slowConsumer(ctx, m, g.source)
+		}
+	}
+}
+
+// attach records that m's start covers source up to seq; called under the stream's lock.
+func (g *group) attach(m *member, source string, seq uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.after == nil {
+		m.after = map[string]uint64{}
+	}
+	m.after[source] = seq
+}
+
+func (g *group) attached(m *member) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(m.after) > 0
+}
+
+// How a member's start ended.
+const (
+	startLive    = iota // the group now sends its events
+	startEnded          // the group ended meanwhile: its last responses are queued
+	startDropped        // it fell behind while starting (m.dropped names the source)
+)
+
+// start hands m's held events to its connection once its own start is sent.
+func (g *group) start(m *member) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.dropped != "" {
+		return startDropped
+	}
+	m.started = true
+	for _, msg := range m.held {
+		if !m.c.push(msg) && !g.ended {
+			delete(g.members, m)
+			g.count()
+			m.held, m.dropped = nil, g.source
+			return startDropped
+		}
+	}
+	m.held = nil
+	if g.ended {
+		return startEnded
+	}
+	return startLive
+}
+
+// leave removes m; the group stops when its last member has left.
+func (g *group) leave(m *member) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if _, ok := g.members[m]; !ok {
+		return
+	}
+	delete(g.members, m)
+	g.count()
+	if len(g.members) == 0 && !g.ended {
+		g.ended = true
+		g.cancel()
+	}
+}
+
+// count tells the hub how many subscribers the group serves; g.mu is held.
+func (g *group) count() {
+	if g.feed != nil { // nil while starting: startGroup counts once the feed is claimed
+		g.feed.Members(len(g.members))
+	}
+}
+
+// shareKey names the group of an operation under scope.
+func shareKey(scope string, rc *graphql.OperationContext) (string, error) {
+	vars, err := json.Marshal(rc.Variables) // map keys are sorted
+	if err != nil {
+		return "", fmt.Errorf("encoding variables: %w", err)
+	}
+	var b strings.Builder
+	for _, s := range []string{scope, rc.OperationName, rc.RawQuery} {
+		b.WriteString(s)
+		b.WriteByte(0)
+	}
+	b.Write(vars)
+	return b.String(), nil
+}
+
+// executeShared runs a subscription as a member of its group. handled is false when the
+// operation cannot be shared (it then runs on its own); otherwise the member's start has
+// been sent and, when handedOver, the group owns the operation from now on.
+func (c *conn) executeShared(ctx context.Context, id string, op *operation, params *graphql.RawParams, rc *graphql.OperationContext, scope string) (handled, handedOver bool) {
+	key, err := shareKey(scope, rc)
+	if err != nil {
+		return false, false
+	}
+	m := &member{c: c, id: id, op: op}
+	g, err := c.shared.join(key, m, func(g *group) error { return c.startGroup(g, params) })
+	if err != nil {
+		if !errors.Is(err, errNotShared) {
+			c.log.Debug("running a subscription on its own", "err", err)
+		}
+		return false, false
+	}
+	m.g = g
+	defer func() {
+		if !handedOver {
+			g.leave(m) // also when the start panics
+		}
+	}()
+	feed := &live.Feed{Mode: live.FeedInitial, OnAttach: func(source string, seq uint64) { g.attach(m, source, seq) }}
+	ictx := live.WithFeed(ctx, feed)
+	responses, ictx := c.exec.DispatchOperation(ictx, rc)
+	for {
+		resp := responses(ictx)
+		if resp == nil {
+			break
+		}
+		b, err := encodeResponse(resp)
+		if err == nil {
+			err = c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b})
+		}
+		if err != nil {
+			break
+		}
+	}
+	if ctx.Err() != nil || feed.Err() != nil || !g.attached(m) || !op.handOver(m) {
+		// Stopped, failed (the error is sent), or never subscribed: it ends here.
+		return true, false
+	}
+	switch g.start(m) {
+	case startEnded:
+		c.endMember(m)
+	case startDropped:
+		c.slowConsumer(ctx, m, m.dropped)
+	}
+	return true, true
+}
+
+// startGroup starts g's operation with a live.FeedShared feed, in a context of its own
+// that carries the first member's credentials (every member's share the scope).
+func (c *conn) startGroup(g *group, params *graphql.RawParams) error {
+	gctx, cancel := context.WithCancel(context.WithoutCancel(c.opsCtx))
+	g.cancel = cancel
+	rc, errs := c.exec.CreateOperationContext(gctx, params)
+	if errs != nil {
+		cancel()
+		return fmt.Errorf("%w: %v", errNotShared, errs)
+	}
+	feed := &live.Feed{Mode: live.FeedShared}
+	gctx = graphql.WithOperationContext(live.WithFeed(graphql.StartOperationTrace(gctx), feed), rc)
+	responses, gctx := c.exec.DispatchOperation(gctx, rc)
+	if !feed.Claimed() {
+		cancel()
+		return errNotShared
+	}
+	g.mu.Lock()
+	g.feed = feed
+	g.count()
+	g.mu.Unlock()
+	c.shared.wg.Go(func() { c.shared.run(gctx, g, feed, responses) })
+	return nil
+}
+
+// slowConsumer ends a member whose connection cannot keep up, telling it why.
+func (c *conn) slowConsumer(ctx context.Context, m *member, source string) {
+	err := &gqlerror.Error{
+		Message:    fmt.Sprintf("subscription ended: it fell more than the live buffer behind source %s (slow consumer); resubscribe with the last cursor", source),
+		Extensions: map[string]any{"code": "SLOW_CONSUMER"},
+	}
+	b, jerr := json.Marshal(graphql.Response{Errors: c.presented(ctx, gqlerror.List{err})})
+	if jerr == nil {
+		c.push(outMsg{id: m.id, typ: c.d.next(), payload: b, final: true})
+	}
+	if c.cfg.OnSlowConsumer != nil {
+		c.cfg.OnSlowConsumer()
+	}
+	c.log.Warn("shared subscription ended: slow consumer", "source", source)
+	c.endMember(m)
+}
+
+// endMember completes a started member's operation: its id is freed, complete is queued
+// after its last events, and its resources are released.
+func (c *conn) endMember(m *member) {
+	c.mu.Lock()
+	if c.ops[m.id] == m.op {
+		delete(c.ops, m.id)
+	}
+	c.mu.Unlock()
+	c.push(outMsg{id: m.id, typ: "complete", final: true})
+	m.op.done()
+}
