@@ -126,6 +126,9 @@ type StreamInfo struct {
 	// Subscribers counts the subscribers served, each member of a shared subscription
 	// included.
 	Subscribers int
+	// Subscriptions counts the hub's subscriptions to the stream: a shared subscription
+	// is one, however many subscribers it serves.
+	Subscriptions int
 	// Connects counts the upstream connections opened so far.
 	Connects int
 	Status   model.HealthStatus
@@ -283,7 +286,7 @@ func (h *Hub) Streams() []StreamInfo {
 	out := make([]StreamInfo, 0, len(h.streams))
 	for _, st := range h.streams {
 		info := st.info()
-		info.Subscribers = st.subscribers()
+		info.Subscribers, info.Subscriptions = st.subscribers(), st.refs
 		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b StreamInfo) int {

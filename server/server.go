@@ -59,6 +59,9 @@ type Options struct {
 	// Sessions owns acknowledged WebSocket connections (see wstransport.Sessions); share
 	// one across reloads and close it at shutdown [nil: each stays in its HTTP handler].
 	Sessions *wstransport.Sessions
+	// LiveBuffer is how many events a shared subscription's subscriber may have queued
+	// before they coalesce (config live.buffer) [256].
+	LiveBuffer int
 	// Tracer, when set, records a span per operation.
 	Tracer trace.TracerProvider
 	// OpsToken, when set, is the bearer token that unlocks /readyz and /metrics detail for
@@ -175,6 +178,7 @@ func (s *Server) graphqlHandler() *handler.Server {
 		OnOperation:      s.onOperation,
 		Share:            resolvers.ShareScope,
 		Sessions:         s.opts.Sessions,
+		QueueLimit:       s.opts.LiveBuffer,
 		Logger:           s.log,
 	}
 	if o := s.opts.Resolver.Observer; o != nil {

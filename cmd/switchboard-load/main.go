@@ -25,6 +25,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,7 +42,7 @@ const (
 )
 
 type options struct {
-	url, token, tokensFile, tenant, query, debugURL string
+	url, token, tokensFile, tenant, query, debugURL, cpuProfile string
 	subscribers, stall, pid                         int
 	duration                                        time.Duration
 	connectRate                                     float64
@@ -68,6 +69,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.query, "query", "subscription { callEvents { seq kind at } }", "subscription document; its events need `seq`, `kind` and `at`")
 	fs.Float64Var(&o.connectRate, "connect-rate", 500, "new connections per second")
 	fs.IntVar(&o.stall, "stall", 0, "subscribers (of --subscribers) that subscribe and then never read")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this tool's own CPU profile of the held period to this file (is the load generator the bottleneck?)")
 	fs.IntVar(&o.pid, "pid", 0, "gateway process id, to read its RSS from /proc")
 	fs.StringVar(&o.debugURL, "debug-url", "", "URL whose body reports the gateway's goroutines (pprof goroutine?debug=1 or JSON with \"goroutines\"); default: /readyz")
 	if err := fs.Parse(args); err != nil {
@@ -172,11 +174,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 
 	measured := time.Now()
 	c.measuring.Store(true)
+	stopProfile, err := startProfile(o.cpuProfile)
+	if err != nil {
+		return err
+	}
 	select {
 	case <-ctx.Done():
 	case <-time.After(o.duration):
 	}
 	c.measuring.Store(false)
+	if err := stopProfile(); err != nil {
+		return err
+	}
 	window := time.Since(measured)
 	after := probe(context.Background(), client, o)
 	cancel()
@@ -193,6 +202,25 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		fmt.Fprintf(out, "RSS growth per subscriber: %.1f KiB\n", float64(held.rssKiB-before.rssKiB)/float64(c.connected.Load()))
 	}
 	return nil
+}
+
+// startProfile starts a CPU profile to path ("" = none) and returns what stops it.
+func startProfile(path string) (func() error, error) {
+	if path == "" {
+		return func() error { return nil }, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }
 
 // subscriber holds one WebSocket with one subscription until ctx ends.

@@ -188,7 +188,7 @@ func (g *gateway) assemble(ctx context.Context, cfg *config.Config, prev *genera
 	srv, err := server.New(server.Options{
 		Resolver: res, Verifier: v, Limits: cfg.Limits, AllowedOrigins: cfg.Server.AllowedOrigins,
 		Logger: g.log.With("component", "server"), GraphiQL: graphiql, GraphiQLHeaders: g.opts.graphiqlHeaders,
-		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Sessions: g.sessions, Tracer: enabledTracer(g.tracer), OpsToken: opsToken,
+		Metrics: g.metrics, WallboardTokens: g.opts.wallboardTokens, Subscriptions: g.counter, Sessions: g.sessions, LiveBuffer: cfg.Live.Buffer, Tracer: enabledTracer(g.tracer), OpsToken: opsToken,
 	})
 	if err != nil {
 		_ = tenants.CloseExcept(prevTenants(prev))

@@ -429,7 +429,7 @@ func (c *conn) send(ctx context.Context, m message) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s message: %w", m.Type, err)
 	}
-	err = c.write(ctx, func() error { return c.ws.Write(context.Background(), websocket.MessageText, b) })
+	err = c.write(ctx, 0, func() error { return c.ws.Write(context.Background(), websocket.MessageText, b) })
 	if err != nil && ctx.Err() == nil {
 		c.log.Debug("writing websocket message", "type", m.Type, "err", err)
 		return fmt.Errorf("writing %s message: %w", m.Type, err)

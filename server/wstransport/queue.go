@@ -3,9 +3,11 @@ package wstransport
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"sync"
 	"time"
@@ -48,7 +50,7 @@ func (c *conn) push(m outMsg) bool {
 	c.queue = append(c.queue, m)
 	if !c.flushing {
 		c.flushing = true
-		c.wg.Go(c.flush)
+		c.shared.writers.schedule(c)
 	}
 	return true
 }
@@ -72,7 +74,7 @@ func (c *conn) purge(id string) {
 	c.queue = slices.DeleteFunc(c.queue, func(m outMsg) bool { return m.id == id })
 }
 
-// closeQueue stops queueing; the writer goroutine, if running, ends after its batch.
+// closeQueue stops queueing; a write in progress ends with the connection.
 func (c *conn) closeQueue() {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
@@ -80,52 +82,144 @@ func (c *conn) closeQueue() {
 	c.queue = nil
 }
 
-// flush is the connection's writer while messages are queued: it takes everything queued
-// and writes it with one system call, until the queue is empty. A connection that is idle
-// has no writer goroutine; one whose client reads slowly collects larger batches.
-func (c *conn) flush() {
-	var batch []outMsg
-	for {
-		c.qmu.Lock()
-		if len(c.queue) == 0 || c.qclosed {
-			c.flushing = false
-			c.queue = nil // an idle connection keeps no buffer
-			c.qmu.Unlock()
-			return
-		}
-		batch, c.queue = c.queue, batch[:0]
-		c.qmu.Unlock()
-		err := c.write(context.Background(), func() error {
-			for i, m := range batch {
-				b, err := frame(message{ID: m.id, Type: m.typ, Payload: m.payload})
-				if err != nil {
-					return fmt.Errorf("encoding %s message: %w", m.typ, err)
-				}
-				if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
-					return fmt.Errorf("writing %s message: %w", m.typ, err)
-				}
-				batch[i] = outMsg{}
-			}
-			return nil
-		})
-		if err != nil {
-			c.log.Debug("writing queued messages", "err", err)
-			c.closeQueue()
-			c.qmu.Lock()
-			c.flushing = false
-			c.qmu.Unlock()
-			return
-		}
-		batch = batch[:0]
+// take removes the queued messages for writing; nil (and the connection is no longer
+// flushing) when there are none.
+func (c *conn) take() []outMsg {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) == 0 || c.qclosed {
+		c.flushing = false
+		c.queue = nil // an idle connection keeps no buffer
+		return nil
+	}
+	batch := c.queue
+	c.queue = nil
+	return batch
+}
+
+// writers write the queued messages of every connection of a Transport: a few goroutines
+// take connections in turn, each writing everything its connection has queued with one
+// system call, so a connection gets larger batches as load grows, and thousands of
+// connections with something to write do not mean thousands of goroutines. A write that
+// cannot finish at once (the client reads slowly) is finished by a goroutine of the
+// connection's own, which keeps writing for it until its queue is empty.
+type writers struct {
+	max int
+
+	mu     sync.Mutex
+	dirty  []*conn // connections with something queued, in turn
+	active int
+	wg     sync.WaitGroup
+}
+
+// blockedAfter is how long a shared writer waits on one connection's socket before
+// leaving the rest to a goroutine of that connection.
+const blockedAfter = time.Millisecond
+
+func (w *writers) schedule(c *conn) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.dirty = append(w.dirty, c)
+	if w.active < w.max {
+		w.active++
+		w.wg.Go(w.run)
 	}
 }
 
+func (w *writers) next() *conn {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.dirty) == 0 {
+		w.active--
+		w.dirty = nil
+		return nil
+	}
+	c := w.dirty[0]
+	w.dirty[0] = nil
+	w.dirty = w.dirty[1:]
+	return c
+}
+
+// run writes for connections until none has anything queued.
+func (w *writers) run() {
+	for c := w.next(); c != nil; c = w.next() {
+		c.flushOnce(w)
+	}
+}
+
+// flushOnce writes what c has queued, then puts c back in turn if more came meanwhile.
+func (c *conn) flushOnce(w *writers) {
+	batch := c.take()
+	if batch == nil {
+		return
+	}
+	err := c.writeBatch(batch, blockedAfter)
+	switch {
+	case errors.Is(err, errBlocked):
+		c.qmu.Lock()
+		if !c.qclosed {
+			c.wg.Go(c.flushSlow)
+		}
+		c.qmu.Unlock()
+		return
+	case err != nil:
+		c.log.Debug("writing queued messages", "err", err)
+		c.closeQueue()
+		return
+	}
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if len(c.queue) > 0 && !c.qclosed {
+		w.schedule(c)
+	} else {
+		c.flushing = false
+	}
+}
+
+// flushSlow finishes a blocked write and writes for c until its queue is empty.
+func (c *conn) flushSlow() {
+	for batch := []outMsg(nil); ; batch = c.take() {
+		if err := c.writeBatch(batch, 0); err != nil {
+			c.log.Debug("writing queued messages", "err", err)
+			c.closeQueue()
+			return
+		}
+		c.qmu.Lock()
+		empty := len(c.queue) == 0
+		if empty {
+			c.flushing = false
+		}
+		c.qmu.Unlock()
+		if empty {
+			return
+		}
+	}
+}
+
+// writeBatch writes batch (and whatever an earlier blocked write left) in one batch;
+// with limit > 0, errBlocked when the socket takes longer than limit.
+func (c *conn) writeBatch(batch []outMsg, limit time.Duration) error {
+	return c.write(context.Background(), limit, func() error {
+		for _, m := range batch {
+			b, err := frame(message{ID: m.id, Type: m.typ, Payload: m.payload})
+			if err != nil {
+				return fmt.Errorf("encoding %s message: %w", m.typ, err)
+			}
+			if err := c.ws.Write(context.Background(), websocket.MessageText, b); err != nil {
+				return fmt.Errorf("writing %s message: %w", m.typ, err)
+			}
+		}
+		return nil
+	})
+}
+
 // write runs f, which writes messages with c.ws, as one batch unless ctx is done: the
-// frames collect in the connection's buffer and leave in one system call. The writes get a
-// context that never ends (cancelling a write's context tears the socket down, and a
-// stopped operation must not cut its own write short); the connection's write watchdog
-// bounds them instead, without a timer per message.
-func (c *conn) write(ctx context.Context, f func() error) error {
+// frames collect in the connection's buffer and leave in one system call (see corkConn;
+// limit as in writeBatch). The writes get a context that never ends (cancelling a
+// write's context tears the socket down, and a stopped operation must not cut its own
+// write short); the connection's write watchdog bounds them instead, without a timer per
+// message.
+func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if c.closed {
@@ -145,32 +239,39 @@ func (c *conn) write(ctx context.Context, f func() error) error {
 	}
 	err := f()
 	if c.cork != nil {
-		if ferr := c.cork.release(); err == nil {
+		if ferr := c.cork.release(limit); err == nil {
 			err = ferr
 		}
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errBlocked) {
 		c.closed = true
 	}
 	return err
 }
 
+// errBlocked is a write the socket did not take within its limit; the rest is kept.
+var errBlocked = errors.New("write blocked")
+
 // corkConn is the hijacked connection under a WebSocket: between hold and release its
-// writes collect in a pooled buffer and go out as one. Writes outside (the WebSocket
-// library's own control frames) pass straight through.
+// writes collect in a pooled buffer and go out as one. Other writes (the WebSocket
+// library's own control frames) pass straight through, unless bytes of a blocked release
+// wait: they queue behind them.
 type corkConn struct {
 	net.Conn
 	pool *sync.Pool // of *[]byte; nil allocates
 
-	mu   sync.Mutex
+	mu   sync.Mutex // held during release's write
 	held bool
-	buf  *[]byte
+	buf  *[]byte // collected (held) or left by a blocked release; nil when empty
 }
 
 func (cc *corkConn) Write(p []byte) (int, error) {
 	cc.mu.Lock()
-	if cc.held {
+	if cc.held || cc.buf != nil {
 		defer cc.mu.Unlock()
+		if cc.buf == nil {
+			cc.buf = cc.newBuf()
+		}
 		*cc.buf = append(*cc.buf, p...)
 		return len(p), nil
 	}
@@ -178,35 +279,49 @@ func (cc *corkConn) Write(p []byte) (int, error) {
 	return cc.Conn.Write(p)
 }
 
+func (cc *corkConn) newBuf() *[]byte {
+	if cc.pool != nil {
+		return cc.pool.Get().(*[]byte)
+	}
+	return new([]byte)
+}
+
 func (cc *corkConn) hold() {
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	cc.held = true
 	if cc.buf == nil {
-		if cc.pool != nil {
-			cc.buf = cc.pool.Get().(*[]byte)
-		} else {
-			cc.buf = new([]byte)
-		}
+		cc.buf = cc.newBuf()
 	}
 }
 
-// release writes what was held. The buffer goes back to the pool only after the write:
-// a connection whose client stalls keeps it until the write watchdog closes the socket.
-func (cc *corkConn) release() error {
+// release writes what is buffered. With limit > 0 it gives up after limit, keeping the
+// unwritten rest for the next release (errBlocked). The buffer goes back to the pool only
+// once written.
+func (cc *corkConn) release(limit time.Duration) error {
 	cc.mu.Lock()
+	defer cc.mu.Unlock()
 	cc.held = false
-	buf := cc.buf
-	cc.buf = nil
-	cc.mu.Unlock()
-	if buf == nil {
+	if cc.buf == nil {
 		return nil
 	}
-	_, err := cc.Conn.Write(*buf)
-	if cap(*buf) <= maxPooledBuffer && cc.pool != nil {
-		*buf = (*buf)[:0]
-		cc.pool.Put(buf)
+	buf := *cc.buf
+	if limit > 0 {
+		_ = cc.Conn.SetWriteDeadline(time.Now().Add(limit))
 	}
+	n, err := cc.Conn.Write(buf)
+	if limit > 0 {
+		_ = cc.Conn.SetWriteDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			*cc.buf = buf[:copy(buf, buf[n:])]
+			return errBlocked
+		}
+	}
+	if cap(buf) <= maxPooledBuffer && cc.pool != nil {
+		*cc.buf = buf[:0]
+		cc.pool.Put(cc.buf)
+	}
+	cc.buf = nil
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -32,8 +33,9 @@ var errNotShared = errors.New("operation cannot be shared")
 
 // groups are the running shared subscriptions of one Transport.
 type groups struct {
-	log  *slog.Logger
-	pool sync.Pool // *[]byte write buffers of corkConn
+	log     *slog.Logger
+	pool    sync.Pool // *[]byte write buffers of corkConn
+	writers writers
 
 	wg sync.WaitGroup // the groups' goroutines
 
@@ -42,7 +44,7 @@ type groups struct {
 }
 
 func newGroups(log *slog.Logger) *groups {
-	gs := &groups{log: log, m: map[string]*group{}}
+	gs := &groups{log: log, m: map[string]*group{}, writers: writers{max: 2 * runtime.GOMAXPROCS(0)}}
 	gs.pool.New = func() any { return new([]byte) }
 	return gs
 }

@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket/wsjson"
+
+	"github.com/switchboard-cc/switchboard/upstreams/simcc"
+)
+
+// sharedCallEvents is the subscription the shared-subscription tests send.
+const sharedCallEvents = `subscription { callEvents { seq kind call { id outcome answeredAt endedAt } } }`
+
+// callEventMsg is one callEvents message as a client sees it.
+type callEventMsg struct {
+	seq       uint64
+	kind, key string
+	value     string // the call's fields that change
+}
+
+// readCallEvents reads w's callEvents messages of operation id until one has seq >= until or
+// the deadline passes; it runs in a goroutine, so it reports instead of failing the test.
+func readCallEvents(w *wsClient, until func() uint64, deadline time.Time) ([]callEventMsg, error) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	var out []callEventMsg
+	for {
+		var m struct {
+			ID, Type string
+			Payload  struct {
+				Data struct {
+					CallEvents struct {
+						Seq, Kind string
+						Call      struct{ ID, Outcome, AnsweredAt, EndedAt string }
+					}
+				}
+				Errors []any
+			}
+		}
+		if err := wsjson.Read(ctx, w.conn, &m); err != nil {
+			return out, fmt.Errorf("after %d events: %w", len(out), err)
+		}
+		if m.Type == "ping" {
+			continue
+		}
+		if m.Type != "next" || len(m.Payload.Errors) > 0 {
+			return out, fmt.Errorf("unexpected message %+v", m)
+		}
+		e := m.Payload.Data.CallEvents
+		seq, err := strconv.ParseUint(e.Seq, 10, 64)
+		if err != nil {
+			return out, fmt.Errorf("seq %q: %w", e.Seq, err)
+		}
+		out = append(out, callEventMsg{seq: seq, kind: e.Kind, key: e.Call.ID,
+			value: strings.Join([]string{e.Call.Outcome, e.Call.AnsweredAt, e.Call.EndedAt}, "|")})
+		if u := until(); u > 0 && seq >= u && e.Kind != "SNAPSHOT" {
+			return out, nil
+		}
+	}
+}
+
+// stateAt replays a subscriber's view (snapshot, then deltas) up to seq.
+func stateAt(msgs []callEventMsg, seq uint64) map[string]string {
+	st := map[string]string{}
+	for _, m := range msgs {
+		if m.seq > seq {
+			break
+		}
+		switch m.kind {
+		case "REMOVE":
+			delete(st, m.key)
+		default:
+			st[m.key] = m.value
+		}
+	}
+	return st
+}
+
+// TestSharedSubscriptionHandOver: clients that send the same subscription share one
+// execution (one hub subscription serving them all), and each one that joins while the
+// center is busy gets its own snapshot, then exactly the stream's events after it: no
+// gap, no duplicate, the same order, and at a later seq the same state as the first
+// client, whose view started before everyone else's.
+func TestSharedSubscriptionHandOver(t *testing.T) {
+	fast := demoOptions{center: func(tenant, vendor string) simcc.Config {
+		c := busyCenter(tenant, vendor)
+		c.Clock, c.SyncEvery = simcc.NewScaledClock(40), 10*time.Millisecond
+		return c
+	}}
+	g := startTestGateway(t, vendorsNamed("telavox"), fast)
+	tok := g.tokens["telavox"].Full
+
+	const n = 8
+	clients := make([]*wsClient, n)
+	type result struct {
+		msgs []callEventMsg
+		err  error
+	}
+	results := make([]chan result, n)
+	// The seq every reader reads up to, set once all have joined.
+	targets := make([]chan uint64, n)
+	deadline := time.Now().Add(60 * time.Second)
+	for i := range clients {
+		clients[i] = g.dialWS(t, tok)
+		clients[i].subscribe("1", sharedCallEvents)
+		results[i], targets[i] = make(chan result, 1), make(chan uint64, 1)
+		var target uint64
+		until := func() uint64 {
+			select {
+			case target = <-targets[i]:
+			default:
+			}
+			return target
+		}
+		go func() {
+			msgs, err := readCallEvents(clients[i], until, deadline)
+			results[i] <- result{msgs, err}
+		}()
+		time.Sleep(150 * time.Millisecond) // events flow between the joins
+	}
+
+	// All joined: one hub subscription serves them.
+	waitStreamLive(t, g, "telavox", "telavox", "calls", n)
+	for _, s := range g.gw.hub.Streams() {
+		if s.Key.Tenant == "telavox" && s.Key.Topic == "calls" && (s.Subscriptions != 1 || s.Connects != 1) {
+			t.Fatalf("calls stream: %d hub subscriptions and %d upstream connects for %d clients; want 1 and 1", s.Subscriptions, s.Connects, n)
+		}
+	}
+	// A seq every client must reach: the stream's a little after the last join.
+	time.Sleep(time.Second)
+	var last uint64
+	for _, s := range g.gw.hub.Streams() {
+		if s.Key.Tenant == "telavox" && s.Key.Topic == "calls" {
+			last = s.Seq
+		}
+	}
+	for _, ch := range targets {
+		ch <- last
+	}
+
+	views := make([][]callEventMsg, n)
+	for i, r := range results {
+		res := <-r
+		if res.err != nil {
+			t.Fatalf("client %d: %v", i, res.err)
+		}
+		views[i] = res.msgs
+	}
+	ref := views[0]
+	for i, v := range views {
+		// The view starts with its snapshot, all at one seq S, then deltas after S in order.
+		var snap uint64
+		j := 0
+		for ; j < len(v) && v[j].kind == "SNAPSHOT"; j++ {
+			if j > 0 && v[j].seq != snap {
+				t.Fatalf("client %d: snapshot at seqs %d and %d", i, snap, v[j].seq)
+			}
+			snap = v[j].seq
+		}
+		deltas := v[j:]
+		if len(deltas) == 0 {
+			t.Fatalf("client %d got no events after its snapshot", i)
+		}
+		for k, d := range deltas {
+			if d.kind != "UPSERT" && d.kind != "REMOVE" {
+				t.Fatalf("client %d: %s event after the snapshot", i, d.kind)
+			}
+			if d.seq <= snap || (k > 0 && d.seq <= deltas[k-1].seq) {
+				t.Fatalf("client %d: delta seq %d after %d (snapshot at %d)", i, d.seq, max(snap, deltas[max(k-1, 0)].seq), snap)
+			}
+		}
+		t.Logf("client %d: snapshot of %d calls at seq %d, then %d events", i, j, snap, len(deltas))
+		if i == 0 {
+			continue
+		}
+		// The same events as the first client from the first it got, none missed.
+		var want []callEventMsg
+		for _, d := range ref {
+			if d.kind != "SNAPSHOT" && d.seq >= deltas[0].seq && d.seq <= last {
+				want = append(want, d)
+			}
+		}
+		var got []callEventMsg
+		for _, d := range deltas {
+			if d.seq <= last {
+				got = append(got, d)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("client %d: %d events from seq %d differ from the first client's %d", i, len(got), deltas[0].seq, len(want))
+		}
+		// Its snapshot plus those events is the first client's state.
+		if a, b := fmt.Sprint(stateAt(v, last)), fmt.Sprint(stateAt(ref, last)); a != b {
+			t.Fatalf("client %d: state at seq %d\n%s\nfirst client's\n%s", i, last, a, b)
+		}
+	}
+}
+
+// TestSubscriptionsShareOnlyWithinAScope: identical subscriptions share an execution only
+// among callers with the same tenant, scopes and source restriction; a token with other
+// scopes, a different document and a stopped client each count as they should.
+func TestSubscriptionsShareOnlyWithinAScope(t *testing.T) {
+	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: busyCenter})
+	full, basic := g.tokens["telavox"].Full, g.tokens["telavox"].Basic
+	subscriptions := func(n int) {
+		t.Helper()
+		waitStreamLive(t, g, "telavox", "telavox", "calls", n)
+	}
+	hubSubs := func() int {
+		for _, s := range g.gw.hub.Streams() {
+			if s.Key.Tenant == "telavox" && s.Key.Topic == "calls" {
+				return s.Subscriptions
+			}
+		}
+		return 0
+	}
+	var ws []*wsClient
+	for range 3 {
+		w := g.dialWS(t, full)
+		w.subscribe("1", sharedCallEvents)
+		ws = append(ws, w)
+	}
+	b := g.dialWS(t, basic)
+	b.subscribe("1", sharedCallEvents)
+	other := g.dialWS(t, full)
+	other.subscribe("1", `subscription { callEvents { seq kind call { id } } }`)
+	subscriptions(5)
+	if n := hubSubs(); n != 3 {
+		t.Fatalf("%d hub subscriptions for 3 full-scope clients, 1 basic-scope and 1 other document; want 3", n)
+	}
+	// A client that stops leaves its group; the last one out ends it.
+	ws[0].send(map[string]any{"id": "1", "type": "complete"})
+	subscriptions(4)
+	for _, w := range ws[1:] {
+		w.send(map[string]any{"id": "1", "type": "complete"})
+	}
+	subscriptions(2)
+	if n := hubSubs(); n != 2 {
+		t.Fatalf("%d hub subscriptions after the full-scope group left; want 2", n)
+	}
+	// The id is free again at once, and a new start joins as the group's first.
+	ws[1].subscribe("1", sharedCallEvents)
+	if _, ok := ws[1].nextData(time.Now().Add(20 * time.Second)); !ok {
+		t.Fatal("resubscribing with the same id got nothing")
+	}
+	subscriptions(3)
+}
