@@ -115,6 +115,12 @@ type SubscribeOptions struct {
 	// attached (and any later RESYNC), for a shared subscription whose subscribers each
 	// get their own start.
 	DeltasOnly bool
+	// Shared marks a subscription that serves many subscribers (see Feed), which is never
+	// ended for falling behind: past Buffer it keeps one queued event per key (latest
+	// wins), so it holds at most the keys that changed while it lagged. Its consumer
+	// never waits on a client, so it lags only when the gateway is short of CPU, and
+	// ending it would end every one of its subscribers at once.
+	Shared bool
 	// OnAttach, if set, is called under the stream's lock with the stream's Seq each time
 	// the subscription's view is (re)started: the initial events hold the state up to it.
 	OnAttach func(seq uint64)

@@ -14,7 +14,7 @@ type Subscription struct {
 	st    *stream
 	limit int
 	opts  SubscribeOptions
-	// shares is how many subscribers this subscription serves (see SetShares).
+	// shares is how many subscribers this subscription serves (see SetShares); -1 unset.
 	shares atomic.Int64
 
 	out  chan Event
@@ -40,11 +40,13 @@ type Subscription struct {
 }
 
 func newSubscription(h *Hub, st *stream, limit int, opts SubscribeOptions) *Subscription {
-	return &Subscription{
+	s := &Subscription{
 		hub: h, st: st, limit: limit, opts: opts,
 		out: make(chan Event), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
+	s.shares.Store(-1)
+	return s
 }
 
 // Events delivers the snapshot (kind SNAPSHOT, or RESYNC when a resume missed too much),
@@ -83,10 +85,13 @@ func (s *Subscription) Next(ctx context.Context) (Event, bool) {
 
 // SetShares records that the subscription serves n subscribers (a shared subscription,
 // see Feed), for StreamInfo.Subscribers; it counts as one until set.
-func (s *Subscription) SetShares(n int) { s.shares.Store(int64(n)) }
+func (s *Subscription) SetShares(n int) { s.shares.Store(int64(max(n, 0))) }
 
 func (s *Subscription) weight() int {
-	return max(1, int(s.shares.Load()))
+	if n := s.shares.Load(); n >= 0 {
+		return int(n)
+	}
+	return 1
 }
 
 // Err says why Events was closed: nil after Close or the context ending, ErrSlowConsumer,
@@ -167,6 +172,10 @@ func (s *Subscription) push(e Event) {
 	}
 	i := s.lastIndex(e.Key)
 	if i < 0 {
+		if s.opts.Shared {
+			s.append(e)
+			return
+		}
 		s.endLocked(ErrSlowConsumer)
 		return
 	}

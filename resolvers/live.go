@@ -85,7 +85,7 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		switch {
 		case feed == nil:
 		case feed.Mode == live.FeedShared:
-			opts.DeltasOnly = true
+			opts.DeltasOnly, opts.Shared = true, true
 		case feed.Mode == live.FeedInitial && feed.OnAttach != nil:
 			opts.InitialOnly = true
 			id := s.Spec.ID

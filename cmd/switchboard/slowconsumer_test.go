@@ -17,9 +17,10 @@ import (
 )
 
 // TestSlowSubscriberIsEndedWithAnError: a WebSocket subscriber that stops reading while the
-// upstream keeps producing is ended by the hub once it is more than live.buffer events
-// behind, and when it reads again its last message for the operation is a GraphQL error
-// with code SLOW_CONSUMER, then complete. Other clients of the tenant keep being served.
+// upstream keeps producing is ended once more than live.buffer events for distinct calls
+// wait for it (events of a call already waiting replace each other), and when it reads
+// again its last message for the operation is a GraphQL error with code SLOW_CONSUMER,
+// then complete. Other clients of the tenant keep being served.
 func TestSlowSubscriberIsEndedWithAnError(t *testing.T) {
 	// The center runs 300× real time: a few hundred call events a second.
 	fast := demoOptions{center: func(tenant, vendor string) simcc.Config {
@@ -72,7 +73,7 @@ func TestSlowSubscriberIsEndedWithAnError(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Stop reading until the hub has ended the subscription.
+	// Stop reading until the gateway has ended the subscription.
 	ended := func() bool {
 		var health any
 		g.mustData(t, tok, `{ viewer { tenant } }`, nil, &health) // the gateway keeps serving
@@ -85,7 +86,7 @@ func TestSlowSubscriberIsEndedWithAnError(t *testing.T) {
 	}
 	for !ended() {
 		if ctx.Err() != nil {
-			t.Fatal("the hub never ended the stalled subscription")
+			t.Fatal("the stalled subscription was never ended")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

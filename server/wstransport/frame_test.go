@@ -1,7 +1,10 @@
 package wstransport
 
 import (
+	"bytes"
+	"encoding/binary"
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -60,4 +63,48 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	xs, _ := json.Marshal(x)
 	ys, _ := json.Marshal(y)
 	return string(xs) == string(ys)
+}
+
+// appendMessage writes the frame the WebSocket library would for frame(m): FIN text,
+// unmasked, with the 7-bit, 16-bit or 64-bit length form the payload needs.
+func TestAppendMessageFramesLikeTheLibrary(t *testing.T) {
+	big := `{"data":"` + strings.Repeat("x", 70000) + `"}`
+	for _, m := range []message{
+		{Type: "complete", ID: "1"},
+		{ID: "sub-7", Type: "next", Payload: json.RawMessage(`{"data":{"x":1}}`)},
+		{ID: "quote\" back\\slash \u2028 <tag> \x01 é", Type: "next", Payload: json.RawMessage(`{"a":[1,2]}`)},
+		{ID: "1", Type: "next", Payload: json.RawMessage(`{"data":"` + strings.Repeat("y", 200) + `"}`)},
+		{ID: "1", Type: "next", Payload: json.RawMessage(big)},
+	} {
+		cc := &corkConn{}
+		cc.hold()
+		cc.appendMessage(m)
+		cc.appendMessage(m) // frames follow each other
+		want, err := frame(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := *cc.buf
+		for range 2 {
+			if b[0] != 0x81 {
+				t.Fatalf("first byte %#x, want FIN|text", b[0])
+			}
+			n, hdr := int(b[1]), 2
+			switch {
+			case b[1]&0x80 != 0:
+				t.Fatal("server frame is masked")
+			case n == 126:
+				n, hdr = int(binary.BigEndian.Uint16(b[2:])), 4
+			case n == 127:
+				n, hdr = int(binary.BigEndian.Uint64(b[2:])), 10
+			}
+			if got := b[hdr : hdr+n]; !bytes.Equal(got, want) {
+				t.Fatalf("payload %.80q..., want %.80q...", got, want)
+			}
+			b = b[hdr+n:]
+		}
+		if len(b) != 0 {
+			t.Fatalf("%d bytes after the frames", len(b))
+		}
+	}
 }

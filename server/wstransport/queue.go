@@ -2,6 +2,8 @@ package wstransport
 
 import (
 	"bufio"
+	"encoding/binary"
+	"encoding/json"
 	"context"
 	"errors"
 	"fmt"
@@ -37,15 +39,17 @@ func (c *conn) push(m outMsg) bool {
 	if c.qclosed {
 		return false
 	}
-	if !m.final && len(c.queue) >= c.cfg.QueueLimit {
-		i := c.lastQueued(m.id, m.key)
-		if i < 0 {
-			return false
-		}
-		// Move the key to the back so that the operation's events stay in order.
+	// An event whose key still has one waiting replaces it (latest wins), moved to the
+	// back so that the operation's events stay in order: the subscriber is behind by
+	// that much, and the older value was never seen. Only what cannot be coalesced
+	// counts against the limit.
+	if i := c.lastQueued(m.id, m.key); i >= 0 && !m.final {
 		copy(c.queue[i:], c.queue[i+1:])
 		c.queue[len(c.queue)-1] = m
 		return true
+	}
+	if !m.final && len(c.queue) >= c.cfg.QueueLimit {
+		return false
 	}
 	c.queue = append(c.queue, m)
 	if !c.flushing {
@@ -201,7 +205,12 @@ func (c *conn) flushSlow() {
 func (c *conn) writeBatch(batch []outMsg, limit time.Duration) error {
 	return c.write(context.Background(), limit, func() error {
 		for _, m := range batch {
-			b, err := frame(message{ID: m.id, Type: m.typ, Payload: m.payload})
+			msg := message{ID: m.id, Type: m.typ, Payload: m.payload}
+			if c.cork != nil {
+				c.cork.appendMessage(msg)
+				continue
+			}
+			b, err := frame(msg)
 			if err != nil {
 				return fmt.Errorf("encoding %s message: %w", m.typ, err)
 			}
@@ -228,12 +237,14 @@ func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if c.watchdog == nil {
-		c.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.ws.CloseNow() })
-	} else {
-		c.watchdog.Reset(writeTimeout)
+	if limit <= 0 || c.cork == nil { // a write that may wait
+		if c.watchdog == nil {
+			c.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.ws.CloseNow() })
+		} else {
+			c.watchdog.Reset(writeTimeout)
+		}
+		defer c.watchdog.Stop()
 	}
-	defer c.watchdog.Stop()
 	if c.cork != nil {
 		c.cork.hold()
 	}
@@ -259,6 +270,8 @@ var errBlocked = errors.New("write blocked")
 type corkConn struct {
 	net.Conn
 	pool *sync.Pool // of *[]byte; nil allocates
+	// writeNow writes what the socket takes without waiting; nil: use a deadline.
+	writeNow func(p []byte) (int, error)
 
 	mu   sync.Mutex // held during release's write
 	held bool
@@ -295,6 +308,70 @@ func (cc *corkConn) hold() {
 	}
 }
 
+// appendMessage appends m as one WebSocket text frame to the held buffer, encoded as
+// frame would: server frames are not masked, and a message need not be compressed even
+// when permessage-deflate was negotiated (RSV1 unset), so the frame is written here
+// rather than copied through the library's writer for every subscriber. Called between
+// hold and release, under the connection's write lock; the library's own frames (pong,
+// close) are appended whole by Write, so frames never interleave.
+func (cc *corkConn) appendMessage(m message) {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	id := m.ID
+	quoted := jsonSafe(id)
+	var idJSON []byte
+	if !quoted {
+		idJSON, _ = json.Marshal(id) // a string always encodes
+	}
+	n := len(`{"type":""}`) + len(m.Type)
+	if id != "" {
+		n += len(`"id":,`)
+		if quoted {
+			n += len(id) + 2
+		} else {
+			n += len(idJSON)
+		}
+	}
+	if len(m.Payload) > 0 {
+		n += len(`,"payload":`) + len(m.Payload)
+	}
+	b := append(*cc.buf, 0x81) // FIN, text
+	switch {
+	case n < 126:
+		b = append(b, byte(n))
+	case n < 1<<16:
+		b = append(b, 126, byte(n>>8), byte(n))
+	default:
+		b = append(b, 127)
+		b = binary.BigEndian.AppendUint64(b, uint64(n))
+	}
+	b = append(b, '{')
+	if id != "" {
+		b = append(b, `"id":`...)
+		if quoted {
+			b = append(append(append(b, '"'), id...), '"')
+		} else {
+			b = append(b, idJSON...)
+		}
+		b = append(b, ',')
+	}
+	b = append(append(append(b, `"type":"`...), m.Type...), '"')
+	if len(m.Payload) > 0 {
+		b = append(append(b, `,"payload":`...), m.Payload...)
+	}
+	*cc.buf = append(b, '}')
+}
+
+// jsonSafe reports whether s needs no escaping inside a JSON string.
+func jsonSafe(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // release writes what is buffered. With limit > 0 it gives up after limit, keeping the
 // unwritten rest for the next release (errBlocked). The buffer goes back to the pool only
 // once written.
@@ -306,16 +383,10 @@ func (cc *corkConn) release(limit time.Duration) error {
 		return nil
 	}
 	buf := *cc.buf
-	if limit > 0 {
-		_ = cc.Conn.SetWriteDeadline(time.Now().Add(limit))
-	}
-	n, err := cc.Conn.Write(buf)
-	if limit > 0 {
-		_ = cc.Conn.SetWriteDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			*cc.buf = buf[:copy(buf, buf[n:])]
-			return errBlocked
-		}
+	n, err := cc.writeOut(buf, limit)
+	if err == nil && n < len(buf) {
+		*cc.buf = buf[:copy(buf, buf[n:])]
+		return errBlocked
 	}
 	if cap(buf) <= maxPooledBuffer && cc.pool != nil {
 		*cc.buf = buf[:0]
@@ -323,6 +394,23 @@ func (cc *corkConn) release(limit time.Duration) error {
 	}
 	cc.buf = nil
 	return err
+}
+
+// writeOut writes p, or with limit > 0 what the socket takes within limit (n < len(p)).
+func (cc *corkConn) writeOut(p []byte, limit time.Duration) (int, error) {
+	switch {
+	case limit <= 0:
+		return cc.Conn.Write(p)
+	case cc.writeNow != nil:
+		return cc.writeNow(p)
+	}
+	_ = cc.Conn.SetWriteDeadline(time.Now().Add(limit))
+	n, err := cc.Conn.Write(p)
+	_ = cc.Conn.SetWriteDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		err = nil
+	}
+	return n, err
 }
 
 // maxPooledBuffer keeps a burst's large buffer out of the pool.
@@ -351,6 +439,6 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = nc.Close()
 		return nil, nil, fmt.Errorf("flushing the upgrade response: %w", err)
 	}
-	w.conn = &corkConn{Conn: nc, pool: w.pool}
+	w.conn = &corkConn{Conn: nc, pool: w.pool, writeNow: nonBlockingWriter(nc)}
 	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, writeBufferSize)), nil
 }

@@ -28,6 +28,9 @@ import (
 // exactly what a subscription of its own would have delivered after its start. Group
 // events that arrive while its start is being sent wait in the member, in order.
 
+// errFellBehind cancels the start of a member that fell behind while starting.
+var errFellBehind = errors.New("subscriber fell behind while starting")
+
 // errNotShared is the end of a group that could not start; its subscriber runs alone.
 var errNotShared = errors.New("operation cannot be shared")
 
@@ -44,7 +47,7 @@ type groups struct {
 }
 
 func newGroups(log *slog.Logger) *groups {
-	gs := &groups{log: log, m: map[string]*group{}, writers: writers{max: 2 * runtime.GOMAXPROCS(0)}}
+	gs := &groups{log: log, m: map[string]*group{}, writers: writers{max: runtime.GOMAXPROCS(0)}}
 	gs.pool.New = func() any { return new([]byte) }
 	return gs
 }
@@ -71,7 +74,7 @@ type member struct {
 	g  *group
 
 	// Guarded by the group's mu.
-	after   map[string]uint64 // per source: the Seq its start covers
+	after   []position // per source: the Seq its start covers
 	started bool              // its start is sent: events go to its connection
 	held    []outMsg          // events that came while its start was being sent
 	dropped string            // set when it fell behind while starting: the source
@@ -175,8 +178,7 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 	}
 	for m := range g.members {
 		if !final {
-			after, ok := m.after[mark.Source]
-			if !ok || mark.Seq <= after {
+			if !m.covers(mark) {
 				continue
 			}
 		}
@@ -185,12 +187,13 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 		case !m.started && (len(m.held) < m.c.cfg.QueueLimit || final):
 			m.held = append(m.held, msg)
 		case !m.started:
-			delete(g.members, m)
+			g.removeLocked(m)
 			m.held, m.dropped = nil, g.source
-			g.count()
+			// Stop its start too: it holds a hub subscription while its client is not
+			// reading what it sends.
+			m.op.cancel(errFellBehind)
 		case !m.c.push(msg):
-			delete(g.members, m)
-			g.count()
+			g.removeLocked(m)
 			m.c.slowConsumer(ctx, m, g.source)
 		}
 	}
@@ -200,10 +203,37 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 func (g *group) attach(m *member, source string, seq uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if m.after == nil {
-		m.after = map[string]uint64{}
+	for i := range m.after {
+		if m.after[i].source == source {
+			m.after[i].seq = seq
+			return
+		}
 	}
-	m.after[source] = seq
+	m.after = append(m.after, position{source, seq})
+}
+
+// position is where a member's start left a source.
+type position struct {
+	source string
+	seq    uint64
+}
+
+// covers reports whether the event at mark comes after m's start (a slice, not a map: a
+// subscription has a source or two, and this runs for every member and event).
+func (m *member) covers(mark live.Mark) bool {
+	for _, p := range m.after {
+		if p.source == mark.Source {
+			return mark.Seq > p.seq
+		}
+	}
+	return false // not started on that source yet: its start will hold the event
+}
+
+// dropped names the source m fell behind on while starting, or "".
+func (g *group) dropped(m *member) string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return m.dropped
 }
 
 func (g *group) attached(m *member) bool {
@@ -229,8 +259,7 @@ func (g *group) start(m *member) int {
 	m.started = true
 	for _, msg := range m.held {
 		if !m.c.push(msg) && !g.ended {
-			delete(g.members, m)
-			g.count()
+			g.removeLocked(m)
 			m.held, m.dropped = nil, g.source
 			return startDropped
 		}
@@ -246,9 +275,13 @@ func (g *group) start(m *member) int {
 func (g *group) leave(m *member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.members[m]; !ok {
-		return
+	if _, ok := g.members[m]; ok {
+		g.removeLocked(m)
 	}
+}
+
+// removeLocked removes m and stops the group when it was the last member.
+func (g *group) removeLocked(m *member) {
 	delete(g.members, m)
 	g.count()
 	if len(g.members) == 0 && !g.ended {
@@ -316,6 +349,10 @@ func (c *conn) executeShared(ctx context.Context, id string, op *operation, para
 		if err != nil {
 			break
 		}
+	}
+	if src := g.dropped(m); src != "" && op.handOver(m) {
+		c.slowConsumer(context.WithoutCancel(ctx), m, src)
+		return true, true
 	}
 	if ctx.Err() != nil || feed.Err() != nil || !g.attached(m) || !op.handOver(m) {
 		// Stopped, failed (the error is sent), or never subscribed: it ends here.
