@@ -31,8 +31,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 )
 
 // Bounds that keep a run from turning into a denial of service of the machine.
@@ -161,7 +159,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		ready.Add(1)
 		wg.Go(func() {
-			subscriber(runCtx, client, wsURL, o, i < o.stall, c, ready.Done, log)
+			subscriber(runCtx, wsURL, o, i < o.stall, c, ready.Done, log)
 		})
 	}
 	tick.Stop()
@@ -224,10 +222,10 @@ func startProfile(path string) (func() error, error) {
 }
 
 // subscriber holds one WebSocket with one subscription until ctx ends.
-func subscriber(ctx context.Context, client *http.Client, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
+func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
-	conn, err := connect(ctx, client, wsURL, o)
+	conn, err := connect(ctx, wsURL, o)
 	if err != nil {
 		c.failed.Add(1)
 		if ctx.Err() == nil {
@@ -235,25 +233,18 @@ func subscriber(ctx context.Context, client *http.Client, wsURL string, o option
 		}
 		return
 	}
-	defer conn.CloseNow()
+	defer conn.Close()
 	c.connected.Add(1)
 	readyOnce()
 	if stall {
 		<-ctx.Done()
 		return
 	}
-	// Reads get a context without a deadline, so that the WebSocket library sets up no
-	// timer per message (ten thousand readers would measure this tool, not the gateway);
-	// the end of ctx closes the connection instead.
-	stopClose := context.AfterFunc(ctx, func() { _ = conn.CloseNow() })
+	// The end of ctx closes the connection, which ends the blocked read.
+	stopClose := context.AfterFunc(ctx, func() { _ = conn.Close() })
 	defer stopClose()
-	var buf bytes.Buffer
 	for {
-		buf.Reset()
-		_, r, err := conn.Reader(context.Background())
-		if err == nil {
-			_, err = buf.ReadFrom(r)
-		}
+		msg, err := conn.read()
 		if err != nil {
 			if ctx.Err() == nil {
 				c.ended.Add(1)
@@ -262,10 +253,9 @@ func subscriber(ctx context.Context, client *http.Client, wsURL string, o option
 			return
 		}
 		now := time.Now()
-		msg := buf.Bytes()
 		switch field(msg, "type") {
 		case "ping":
-			_ = conn.Write(ctx, websocket.MessageText, []byte(`{"type":"pong"}`))
+			_ = conn.writeText([]byte(`{"type":"pong"}`))
 			continue
 		case "next":
 			if !c.measuring.Load() {
@@ -296,23 +286,27 @@ func subscriber(ctx context.Context, client *http.Client, wsURL string, o option
 	}
 }
 
-func connect(ctx context.Context, client *http.Client, wsURL string, o options) (*websocket.Conn, error) {
+func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, _, err := websocket.Dial(dctx, wsURL, &websocket.DialOptions{HTTPClient: client, Subprotocols: []string{"graphql-transport-ws"}})
+	conn, err := dialWS(dctx, wsURL, "graphql-transport-ws")
 	if err != nil {
-		return nil, fmt.Errorf("dialing: %w", err)
+		return nil, err
 	}
-	conn.SetReadLimit(1 << 22)
-	fail := func(err error) (*websocket.Conn, error) {
-		conn.CloseNow()
+	stop := context.AfterFunc(dctx, func() { _ = conn.Close() })
+	defer stop()
+	fail := func(err error) (*wsConn, error) {
+		_ = conn.Close()
+		if dctx.Err() != nil {
+			err = fmt.Errorf("%w (%w)", err, dctx.Err())
+		}
 		return nil, err
 	}
 	init, _ := json.Marshal(map[string]any{"type": "connection_init", "payload": map[string]any{"Authorization": "Bearer " + o.token}})
-	if err := conn.Write(dctx, websocket.MessageText, init); err != nil {
+	if err := conn.writeText(init); err != nil {
 		return fail(fmt.Errorf("sending connection_init: %w", err))
 	}
-	_, ack, err := conn.Read(dctx)
+	ack, err := conn.read()
 	if err != nil {
 		return fail(fmt.Errorf("reading connection_ack: %w", err))
 	}
@@ -320,7 +314,7 @@ func connect(ctx context.Context, client *http.Client, wsURL string, o options) 
 		return fail(fmt.Errorf("connection_init answered with %q", t))
 	}
 	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": o.query}})
-	if err := conn.Write(dctx, websocket.MessageText, sub); err != nil {
+	if err := conn.writeText(sub); err != nil {
 		return fail(fmt.Errorf("sending subscribe: %w", err))
 	}
 	return conn, nil

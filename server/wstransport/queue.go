@@ -39,17 +39,19 @@ func (c *conn) push(m outMsg) bool {
 	if c.qclosed {
 		return false
 	}
-	// An event whose key still has one waiting replaces it (latest wins), moved to the
-	// back so that the operation's events stay in order: the subscriber is behind by
-	// that much, and the older value was never seen. Only what cannot be coalesced
-	// counts against the limit.
-	if i := c.lastQueued(m.id, m.key); i >= 0 && !m.final {
-		copy(c.queue[i:], c.queue[i+1:])
-		c.queue[len(c.queue)-1] = m
-		return true
-	}
-	if !m.final && len(c.queue) >= c.cfg.QueueLimit {
-		return false
+	// Once a quarter of the limit waits, the subscriber is behind: an event whose key
+	// still has one waiting replaces it (latest wins; the older value was never seen),
+	// moved to the back so that the operation's events stay in order. Only what cannot
+	// be coalesced fills the queue up to the limit.
+	if behind := len(c.queue) >= max(c.cfg.QueueLimit/4, 1); behind && !m.final {
+		if i := c.lastQueued(m.id, m.key); i >= 0 {
+			copy(c.queue[i:], c.queue[i+1:])
+			c.queue[len(c.queue)-1] = m
+			return true
+		}
+		if len(c.queue) >= c.cfg.QueueLimit {
+			return false
+		}
 	}
 	c.queue = append(c.queue, m)
 	if !c.flushing {
