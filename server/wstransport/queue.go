@@ -2,9 +2,9 @@ package wstransport
 
 import (
 	"bufio"
+	"context"
 	"encoding/binary"
 	"encoding/json"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -53,6 +53,9 @@ func (c *conn) push(m outMsg) bool {
 			return false
 		}
 	}
+	if c.queue == nil {
+		c.queue = (*c.shared.queues.Get().(*[]outMsg))[:0]
+	}
 	c.queue = append(c.queue, m)
 	if !c.flushing {
 		c.flushing = true
@@ -86,6 +89,16 @@ func (c *conn) closeQueue() {
 	defer c.qmu.Unlock()
 	c.qclosed = true
 	c.queue = nil
+}
+
+// recycle returns a written batch's slice for other connections' queues.
+func (c *conn) recycle(batch []outMsg) {
+	if batch == nil || cap(batch) > 4*c.cfg.QueueLimit {
+		return
+	}
+	clear(batch)
+	batch = batch[:0]
+	c.shared.queues.Put(&batch)
 }
 
 // take removes the queued messages for writing; nil (and the connection is no longer
@@ -160,6 +173,7 @@ func (c *conn) flushOnce(w *writers) {
 		return
 	}
 	err := c.writeBatch(batch, blockedAfter)
+	c.recycle(batch)
 	switch {
 	case errors.Is(err, errBlocked):
 		c.qmu.Lock()
@@ -185,7 +199,9 @@ func (c *conn) flushOnce(w *writers) {
 // flushSlow finishes a blocked write and writes for c until its queue is empty.
 func (c *conn) flushSlow() {
 	for batch := []outMsg(nil); ; batch = c.take() {
-		if err := c.writeBatch(batch, 0); err != nil {
+		err := c.writeBatch(batch, 0)
+		c.recycle(batch)
+		if err != nil {
 			c.log.Debug("writing queued messages", "err", err)
 			c.closeQueue()
 			return

@@ -38,6 +38,7 @@ var errNotShared = errors.New("operation cannot be shared")
 type groups struct {
 	log     *slog.Logger
 	pool    sync.Pool // *[]byte write buffers of corkConn
+	queues  sync.Pool // *[]outMsg connection queues, between a connection's batches
 	writers writers
 
 	wg sync.WaitGroup // the groups' goroutines
@@ -49,6 +50,7 @@ type groups struct {
 func newGroups(log *slog.Logger) *groups {
 	gs := &groups{log: log, m: map[string]*group{}, writers: writers{max: runtime.GOMAXPROCS(0)}}
 	gs.pool.New = func() any { return new([]byte) }
+	gs.queues.New = func() any { return new([]outMsg) }
 	return gs
 }
 
@@ -61,7 +63,7 @@ type group struct {
 	feed   *live.Feed // guarded by mu
 
 	mu      sync.Mutex
-	members map[*member]struct{}
+	members []*member // each at its index
 	ended   bool
 	source  string // the source of the last event, for a slow consumer's error
 }
@@ -74,10 +76,12 @@ type member struct {
 	g  *group
 
 	// Guarded by the group's mu.
-	after   []position // per source: the Seq its start covers
-	started bool              // its start is sent: events go to its connection
-	held    []outMsg          // events that came while its start was being sent
-	dropped string            // set when it fell behind while starting: the source
+	index   int        // in the group's members; -1 when not one
+	after   position   // its start's position on its first source
+	more    []position // on further sources
+	started bool       // its start is sent: events go to its connection
+	held    []outMsg   // events that came while its start was being sent
+	dropped string     // set when it fell behind while starting: the source
 }
 
 // join adds m to the group of key, starting the group with start when there is none.
@@ -90,13 +94,13 @@ func (gs *groups) join(key string, m *member, start func(*group) error) (*group,
 			g.mu.Unlock()
 			g = nil
 		} else {
-			g.members[m] = struct{}{}
-			g.count()
+			g.addLocked(m)
 			g.mu.Unlock()
 		}
 	}
 	if g == nil {
-		g = &group{key: key, ready: make(chan struct{}), members: map[*member]struct{}{m: {}}}
+		g = &group{key: key, ready: make(chan struct{})}
+		g.addLocked(m) // not yet visible to others
 		gs.m[key] = g
 		gs.mu.Unlock()
 		g.err = start(g)
@@ -157,7 +161,8 @@ func (gs *groups) end(g *group) {
 	g.mu.Lock()
 	g.ended = true
 	var started []*member // the others are ended by start
-	for m := range g.members {
+	for _, m := range g.members {
+		m.index = -1
 		if m.started {
 			started = append(started, m)
 		}
@@ -176,7 +181,9 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 	if mark.Source != "" {
 		g.source = mark.Source
 	}
-	for m := range g.members {
+	// Backwards: removing a member moves the last one, already served, into its place.
+	for i := len(g.members) - 1; i >= 0; i-- {
+		m := g.members[i]
 		if !final {
 			if !m.covers(mark) {
 				continue
@@ -203,13 +210,17 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 func (g *group) attach(m *member, source string, seq uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	for i := range m.after {
-		if m.after[i].source == source {
-			m.after[i].seq = seq
+	if m.after.source == "" || m.after.source == source {
+		m.after = position{source, seq}
+		return
+	}
+	for i := range m.more {
+		if m.more[i].source == source {
+			m.more[i].seq = seq
 			return
 		}
 	}
-	m.after = append(m.after, position{source, seq})
+	m.more = append(m.more, position{source, seq})
 }
 
 // position is where a member's start left a source.
@@ -221,7 +232,10 @@ type position struct {
 // covers reports whether the event at mark comes after m's start (a slice, not a map: a
 // subscription has a source or two, and this runs for every member and event).
 func (m *member) covers(mark live.Mark) bool {
-	for _, p := range m.after {
+	if m.after.source == mark.Source {
+		return mark.Seq > m.after.seq
+	}
+	for _, p := range m.more {
 		if p.source == mark.Source {
 			return mark.Seq > p.seq
 		}
@@ -239,7 +253,7 @@ func (g *group) dropped(m *member) string {
 func (g *group) attached(m *member) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return len(m.after) > 0
+	return m.after.source != ""
 }
 
 // How a member's start ended.
@@ -275,14 +289,24 @@ func (g *group) start(m *member) int {
 func (g *group) leave(m *member) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if _, ok := g.members[m]; ok {
+	if m.index >= 0 {
 		g.removeLocked(m)
 	}
 }
 
+// addLocked makes m a member.
+func (g *group) addLocked(m *member) {
+	m.index = len(g.members)
+	g.members = append(g.members, m)
+	g.count()
+}
+
 // removeLocked removes m and stops the group when it was the last member.
 func (g *group) removeLocked(m *member) {
-	delete(g.members, m)
+	last := g.members[len(g.members)-1]
+	g.members[m.index], last.index = last, m.index
+	g.members[len(g.members)-1] = nil
+	g.members, m.index = g.members[:len(g.members)-1], -1
 	g.count()
 	if len(g.members) == 0 && !g.ended {
 		g.ended = true
@@ -320,7 +344,7 @@ func (c *conn) executeShared(ctx context.Context, id string, op *operation, para
 	if err != nil {
 		return false, false
 	}
-	m := &member{c: c, id: id, op: op}
+	m := &member{c: c, id: id, op: op, index: -1}
 	g, err := c.shared.join(key, m, func(g *group) error { return c.startGroup(g, params) })
 	if err != nil {
 		if !errors.Is(err, errNotShared) {
