@@ -253,7 +253,7 @@ func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *cou
 			return
 		}
 		now := time.Now()
-		switch field(msg, "type") {
+		switch string(field(msg, "type")) {
 		case "ping":
 			_ = conn.writeText([]byte(`{"type":"pong"}`))
 			continue
@@ -270,17 +270,17 @@ func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *cou
 			continue
 		}
 		c.events.Add(1)
-		if k := field(msg, "kind"); k != "UPSERT" && k != "REMOVE" {
+		if k := field(msg, "kind"); string(k) != "UPSERT" && string(k) != "REMOVE" {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339Nano, field(msg, "at"))
+		at, err := time.Parse(time.RFC3339Nano, string(field(msg, "at")))
 		if err != nil {
 			continue
 		}
 		d := now.Sub(at)
 		c.deltas.Add(1)
 		c.perDelivery.record(d)
-		if seq, err := strconv.ParseUint(field(msg, "seq"), 10, 64); err == nil {
+		if seq, err := strconv.ParseUint(string(field(msg, "seq")), 10, 64); err == nil {
 			c.perEvent.record(seq, d)
 		}
 	}
@@ -310,7 +310,7 @@ func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
 	if err != nil {
 		return fail(fmt.Errorf("reading connection_ack: %w", err))
 	}
-	if t := field(ack, "type"); t != "connection_ack" {
+	if t := field(ack, "type"); string(t) != "connection_ack" {
 		return fail(fmt.Errorf("connection_init answered with %q", t))
 	}
 	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": o.query}})
@@ -322,18 +322,19 @@ func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
 
 // field returns the first string value of "name" in a JSON message, without decoding the
 // rest: ten thousand readers decoding full documents would measure this tool, not the gateway.
-func field(msg []byte, name string) string {
-	key := []byte(`"` + name + `":"`)
+func field(msg []byte, name string) []byte {
+	var buf [32]byte // the key is built on the stack: this runs for every message
+	key := append(append(append(buf[:0], '"'), name...), `":"`...)
 	i := bytes.Index(msg, key)
 	if i < 0 {
-		return ""
+		return nil
 	}
 	rest := msg[i+len(key):]
 	j := bytes.IndexByte(rest, '"')
 	if j < 0 {
-		return ""
+		return nil
 	}
-	return string(rest[:j])
+	return rest[:j]
 }
 
 // gateway is what the gateway says about itself at one moment.

@@ -48,13 +48,13 @@ func TestLastDeliveryKeepsSlowestPerEvent(t *testing.T) {
 
 func TestScan(t *testing.T) {
 	msg := []byte(`{"id":"1","type":"next","payload":{"data":{"agentUpdates":{"seq":"1777","kind":"UPSERT","at":"2026-01-02T03:04:05.123456789Z"}}}}`)
-	if got := field(msg, "kind"); got != "UPSERT" {
+	if got := string(field(msg, "kind")); got != "UPSERT" {
 		t.Fatalf("kind = %q", got)
 	}
-	if got := field(msg, "seq"); got != "1777" {
+	if got := string(field(msg, "seq")); got != "1777" {
 		t.Fatalf("seq = %q", got)
 	}
-	if got := field(msg, "missing"); got != "" {
+	if got := string(field(msg, "missing")); got != "" {
 		t.Fatalf("missing = %q", got)
 	}
 }

@@ -34,10 +34,20 @@ type outMsg struct {
 // or the connection is closing. Never blocks: a shared subscription calls it for every
 // subscriber in turn.
 func (c *conn) push(m outMsg) bool {
+	ok, wake := c.enqueue(m)
+	if wake {
+		c.shared.writers.schedule(c)
+	}
+	return ok
+}
+
+// enqueue is push for a caller that queues for many connections: wake says c must be
+// handed to the writers (writers.scheduleAll), which enqueue leaves to the caller.
+func (c *conn) enqueue(m outMsg) (ok, wake bool) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if c.qclosed {
-		return false
+		return false, false
 	}
 	// Once a quarter of the limit waits, the subscriber is behind: an event whose key
 	// still has one waiting replaces it (latest wins; the older value was never seen),
@@ -47,21 +57,21 @@ func (c *conn) push(m outMsg) bool {
 		if i := c.lastQueued(m.id, m.key); i >= 0 {
 			copy(c.queue[i:], c.queue[i+1:])
 			c.queue[len(c.queue)-1] = m
-			return true
+			return true, false
 		}
 		if len(c.queue) >= c.cfg.QueueLimit {
-			return false
+			return false, false
 		}
 	}
 	if c.queue == nil {
 		c.queue = (*c.shared.queues.Get().(*[]outMsg))[:0]
 	}
 	c.queue = append(c.queue, m)
-	if !c.flushing {
-		c.flushing = true
-		c.shared.writers.schedule(c)
+	if c.flushing {
+		return true, false
 	}
-	return true
+	c.flushing = true
+	return true, true
 }
 
 func (c *conn) lastQueued(id, key string) int {
@@ -135,11 +145,18 @@ type writers struct {
 // leaving the rest to a goroutine of that connection.
 const blockedAfter = time.Millisecond
 
-func (w *writers) schedule(c *conn) {
+func (w *writers) schedule(c *conn) { w.scheduleAll([]*conn{c}) }
+
+// scheduleAll hands cs to the writers in one go: a shared subscription's event makes
+// thousands of connections ready at once.
+func (w *writers) scheduleAll(cs []*conn) {
+	if len(cs) == 0 {
+		return
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.dirty = append(w.dirty, c)
-	if w.active < w.max {
+	w.dirty = append(w.dirty, cs...)
+	for w.active < w.max && w.active < len(w.dirty) {
 		w.active++
 		w.wg.Go(w.run)
 	}

@@ -65,7 +65,8 @@ type group struct {
 	mu      sync.Mutex
 	members []*member // each at its index
 	ended   bool
-	source  string // the source of the last event, for a slow consumer's error
+	source  string  // the source of the last event, for a slow consumer's error
+	wake    []*conn // connections deliver made ready, handed to the writers at once
 }
 
 // member is one subscriber of a group.
@@ -199,10 +200,21 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 			// Stop its start too: it holds a hub subscription while its client is not
 			// reading what it sends.
 			m.op.cancel(errFellBehind)
-		case !m.c.push(msg):
-			g.removeLocked(m)
-			m.c.slowConsumer(ctx, m, g.source)
+		default:
+			ok, wake := m.c.enqueue(msg)
+			if wake {
+				g.wake = append(g.wake, m.c)
+			}
+			if !ok {
+				g.removeLocked(m)
+				m.c.slowConsumer(ctx, m, g.source)
+			}
 		}
+	}
+	if len(g.wake) > 0 {
+		g.wake[0].shared.writers.scheduleAll(g.wake)
+		clear(g.wake)
+		g.wake = g.wake[:0]
 	}
 }
 
