@@ -233,7 +233,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	logLevel := fs.String("log-level", "warn", "debug | info | warn | error")
 	pprofAddr := fs.String("pprof-addr", "", "also serve Go profiles (/debug/pprof/) on this loopback address, for load measurements")
 	maxSubs := fs.Int("max-subscriptions", 0, "live subscriptions allowed per tenant (0: the default 5000); load tests raise it")
-	timeScale := fs.Float64("time-scale", 1, "run the simulated center of --time-scale-tenant this many times faster than real time (load runs: 160 makes about 100 call events/s)")
+	timeScale := fs.Float64("time-scale", 1, "run the simulated center of --time-scale-tenant this many times faster than real time (load runs: 105 makes about 100 call events/s; 0 stops its clock: no events, for idle subscribers)")
 	scaleTenant := fs.String("time-scale-tenant", "telavox", "the tenant --time-scale applies to")
 	export := fs.String("export", "", "write switchboard.yaml and its secrets (env) to this directory, so that `serve` in another process can use the demo's simulators (load runs)")
 	if err := fs.Parse(args); err != nil {
@@ -245,17 +245,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	log := newLogger(config.Log{Format: "text", Level: *logLevel}, stderr)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !(*timeScale >= 1 && *timeScale <= 10000) {
-		return fmt.Errorf("--time-scale: want 1..10000, got %v", *timeScale)
+	if !(*timeScale == 0 || *timeScale >= 1 && *timeScale <= 10000) {
+		return fmt.Errorf("--time-scale: want 0 or 1..10000, got %v", *timeScale)
 	}
 	opts := demoOptions{}
 	if *timeScale != 1 {
+		var clock simcc.Clock = simcc.NewManualClock(time.Now().UTC()) // 0: stands still
+		if *timeScale > 0 {
+			clock = simcc.NewScaledClock(*timeScale)
+		}
 		opts.center = func(tenant, vendor string) simcc.Config {
 			cc := demoCenter(tenant, vendor)
 			if tenant != *scaleTenant {
 				return cc
 			}
-			cc.Clock, cc.SyncEvery = simcc.NewScaledClock(*timeScale), 10*time.Millisecond
+			cc.Clock, cc.SyncEvery = clock, 10*time.Millisecond
 			return cc
 		}
 	}

@@ -2,11 +2,13 @@ package wstransport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -451,12 +453,34 @@ func (cc *corkConn) writeOut(p []byte, limit time.Duration) (int, error) {
 // maxPooledBuffer keeps a burst's large buffer out of the pool.
 const maxPooledBuffer = 64 << 10
 
-// writeBufferSize is the WebSocket library's write buffer on a hijacked connection:
-// corkConn collects the writes, so it needs much less than net/http's 4 KiB; with
-// thousands of connections the difference is a visible share of memory. The read buffer
-// stays net/http's: a smaller one leaves more of an oversized client frame unread when the
-// connection is closed with 1009, and the client gets a reset instead of the close frame.
-const writeBufferSize = 256
+// Buffer sizes of a hijacked connection: client messages are small, and writes are
+// collected by corkConn, so the WebSocket library needs much less than net/http's 4 KiB
+// each; with thousands of idle subscribers that is a tenth of the memory per connection.
+const (
+	readBufferSize  = 512
+	writeBufferSize = 256
+)
+
+// lingerTimeout bounds how long Close reads what the client still sends (see Close).
+const lingerTimeout = 250 * time.Millisecond
+
+// Close closes the connection without losing the last frames to a reset: when the
+// client's data is left unread (an oversized message is refused with close code 1009
+// after its first bytes), closing at once answers it with a TCP reset, and the client may
+// never see the close frame. So the write side is shut first and what arrives meanwhile
+// is read and dropped until the client closes or lingerTimeout passes, as net/http does.
+func (cc *corkConn) Close() error {
+	if tc, ok := cc.Conn.(interface{ CloseWrite() error }); ok && tc.CloseWrite() == nil {
+		_ = cc.Conn.SetReadDeadline(time.Now().Add(lingerTimeout))
+		var buf [512]byte
+		for {
+			if _, err := cc.Conn.Read(buf[:]); err != nil {
+				break
+			}
+		}
+	}
+	return cc.Conn.Close()
+}
 
 // corkingWriter hands the WebSocket library a corkConn when it hijacks the connection.
 type corkingWriter struct {
@@ -475,5 +499,19 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, fmt.Errorf("flushing the upgrade response: %w", err)
 	}
 	w.conn = &corkConn{Conn: nc, pool: w.pool, writeNow: nonBlockingWriter(nc)}
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, writeBufferSize)), nil
+	// What the client sent after its upgrade request must be in the new reader's buffer,
+	// where the WebSocket library looks for it.
+	var pending []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		pending = bytes.Clone(b)
+	}
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(pending), w.conn), max(readBufferSize, len(pending)))
+	if len(pending) > 0 {
+		if _, err := br.Peek(len(pending)); err != nil {
+			_ = nc.Close()
+			return nil, nil, fmt.Errorf("keeping buffered client data: %w", err)
+		}
+	}
+	return w.conn, bufio.NewReadWriter(br, bufio.NewWriterSize(w.conn, writeBufferSize)), nil
 }
