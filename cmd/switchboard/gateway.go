@@ -323,6 +323,13 @@ func streamSamples(hub *live.Hub, tenants *resolvers.Tenants) []metrics.StreamSa
 	return out
 }
 
+// stopLive ends the subscriptions, each with its reason, then the WebSocket connections
+// (close code 1001); every goroutine of both has stopped when it returns.
+func (g *gateway) stopLive() {
+	g.hub.Close()
+	g.sessions.Close()
+}
+
 // serve runs the HTTP server on ln until ctx ends, then shuts down in order: HTTP server
 // (draining requests), hub (ending subscriptions and upstream streams), drivers.
 func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
@@ -337,8 +344,7 @@ func (g *gateway) serve(ctx context.Context, ln net.Listener) error {
 	g.log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), g.current().cfg.Server.ShutdownTimeout.Or(10*time.Second))
 	defer cancel()
-	g.hub.Close()      // ends the subscriptions, each with its reason
-	g.sessions.Close() // then the WebSocket connections (1001)
+	g.stopLive()
 	g.closeBus()
 	var errs []error
 	if err := hs.Shutdown(sctx); err != nil {

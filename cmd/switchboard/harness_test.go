@@ -76,7 +76,7 @@ func startTestGatewayWith(t *testing.T, vendors []demoVendor, ts testSetup) *tes
 	d.started(ctx, srv.URL)
 	t.Cleanup(func() {
 		cancel()
-		g.hub.Close()
+		g.stopLive()
 		srv.CloseClientConnections()
 		srv.Close()
 		_ = g.current().tenants.Close()

@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"github.com/coder/websocket/wsjson"
+	"go.uber.org/goleak"
 
 	"github.com/switchboard-cc/switchboard/upstreams/simcc"
 )
@@ -249,4 +252,70 @@ func TestSubscriptionsShareOnlyWithinAScope(t *testing.T) {
 		t.Fatal("resubscribing with the same id got nothing")
 	}
 	subscriptions(3)
+}
+
+// TestSharedSubscriptionsLeaveNoGoroutines: after clients that shared subscriptions stop
+// them, drop their connections or are still subscribed at shutdown, no goroutine of the
+// gateway is left: connections, writers, groups and their hub subscriptions all end.
+func TestSharedSubscriptionsLeaveNoGoroutines(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) }) // runs after the gateway's cleanup
+	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: func(tenant, vendor string) simcc.Config {
+		c := busyCenter(tenant, vendor)
+		c.Clock, c.SyncEvery = simcc.NewScaledClock(40), 10*time.Millisecond
+		return c
+	}})
+	tok := g.tokens["telavox"].Full
+	ws := make([]*wsClient, 6)
+	for i := range ws {
+		ws[i] = g.dialWS(t, tok)
+		ws[i].subscribe("1", sharedCallEvents)
+		if _, ok := ws[i].nextData(time.Now().Add(20 * time.Second)); !ok {
+			t.Fatalf("client %d got nothing", i)
+		}
+	}
+	ws[0].send(map[string]any{"id": "1", "type": "complete"})
+	_ = ws[1].conn.CloseNow()
+	waitStreamLive(t, g, "telavox", "telavox", "calls", 4)
+	// Shutting down with four clients subscribed: each is told its subscription ended
+	// (UNAVAILABLE, then complete), then its connection is closed with 1001.
+	type end struct {
+		codes []string
+		err   error
+	}
+	ends := make(chan end, 5)
+	for _, w := range append([]*wsClient{ws[0]}, ws[2:]...) {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			var codes []string
+			for {
+				var m struct {
+					Type    string
+					Payload struct{ Errors []gqlError }
+				}
+				if err := wsjson.Read(ctx, w.conn, &m); err != nil {
+					ends <- end{codes, err}
+					return
+				}
+				for _, e := range m.Payload.Errors {
+					codes = append(codes, fmt.Sprint(e.Extensions["code"]))
+				}
+			}
+		}()
+	}
+	g.gw.stopLive()
+	unavailable := 0
+	for range 5 {
+		e := <-ends
+		if websocket.CloseStatus(e.err) != websocket.StatusGoingAway {
+			t.Errorf("a connection ended with %v, want close 1001", e.err)
+		}
+		if slices.Contains(e.codes, "UNAVAILABLE") {
+			unavailable++
+		}
+	}
+	if unavailable != 4 { // the client that stopped its subscription has nothing to be told
+		t.Errorf("%d clients told UNAVAILABLE, want the 4 still subscribed", unavailable)
+	}
 }

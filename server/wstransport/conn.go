@@ -36,7 +36,13 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 	ctx, cancel := context.WithCancel(ctx)
 	var stopAfter func() bool
 	if c.sessions != nil {
-		stopAfter = context.AfterFunc(c.sessions.ctx, cancel)
+		// Closing the Sessions closes the connection with 1001, which ends the read.
+		stopAfter = context.AfterFunc(c.sessions.ctx, func() {
+			c.after(0, func() {
+				c.awaitFlushed(shutdownGrace)
+				c.closeConn(websocket.StatusGoingAway, "server shutting down")
+			})
+		})
 	}
 	end := func() {
 		if stopAfter != nil {

@@ -113,6 +113,18 @@ func (c *conn) recycle(batch []outMsg) {
 	c.shared.queues.Put(&batch)
 }
 
+// awaitFlushed waits up to d until the queue is written.
+func (c *conn) awaitFlushed(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(5 * time.Millisecond) {
+		c.qmu.Lock()
+		done := !c.flushing || c.qclosed
+		c.qmu.Unlock()
+		if done {
+			return
+		}
+	}
+}
+
 // take removes the queued messages for writing; nil (and the connection is no longer
 // flushing) when there are none.
 func (c *conn) take() []outMsg {

@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -120,6 +121,18 @@ func (gs *groups) join(key string, m *member, start func(*group) error) (*group,
 		return nil, g.err
 	}
 	return g, nil
+}
+
+// waitIdle waits up to d for every group to have ended.
+func (gs *groups) waitIdle(d time.Duration) {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		gs.mu.Lock()
+		n := len(gs.m)
+		gs.mu.Unlock()
+		if n == 0 {
+			return
+		}
+	}
 }
 
 func (gs *groups) remove(g *group) {

@@ -93,8 +93,14 @@ type Sessions struct {
 
 	mu     sync.Mutex
 	closed bool
+	groups []*groups // of the Transports using s
 	wg     sync.WaitGroup
 }
+
+// shutdownGrace bounds how long Close waits for shared subscriptions to deliver their
+// last messages (the hub closes first and tells every subscriber why), and then for each
+// connection's queue to be written, before the connections are closed.
+const shutdownGrace = 2 * time.Second
 
 // NewSessions returns an open Sessions.
 func NewSessions() *Sessions {
@@ -114,13 +120,29 @@ func (s *Sessions) run(f func()) bool {
 }
 
 // Close ends every connection of s (close code 1001) and waits for their goroutines,
-// operations included. It is safe to call more than once.
+// operations and shared subscriptions included. Subscriptions that are ending already
+// (the hub was closed first) get up to shutdownGrace to send their last messages. It is
+// safe to call more than once.
 func (s *Sessions) Close() {
 	s.mu.Lock()
 	s.closed = true
+	gs := s.groups
 	s.mu.Unlock()
+	deadline := time.Now().Add(shutdownGrace)
+	for _, g := range gs {
+		g.waitIdle(time.Until(deadline))
+	}
 	s.cancel()
 	s.wg.Wait()
+	for _, g := range gs {
+		g.wg.Wait() // their members have left with their connections
+	}
+}
+
+func (s *Sessions) register(gs *groups) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.groups = append(s.groups, gs)
 }
 
 // Transport is a graphql.Transport for WebSocket upgrade requests. A Transport made by New
@@ -135,7 +157,11 @@ var _ graphql.Transport = Transport{}
 
 // New returns a Transport that shares subscriptions as Config.Share allows.
 func New(cfg Config) Transport {
-	return Transport{Config: cfg, shared: newGroups(cfg.withDefaults().Logger)}
+	gs := newGroups(cfg.withDefaults().Logger)
+	if cfg.Sessions != nil {
+		cfg.Sessions.register(gs)
+	}
+	return Transport{Config: cfg, shared: gs}
 }
 
 const (
