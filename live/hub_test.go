@@ -539,3 +539,59 @@ func TestNextNeedsNoGoroutine(t *testing.T) {
 	}
 	first.Close()
 }
+
+// The options a shared subscription uses (see Feed): one subscriber's start alone
+// (InitialOnly, OnAttach with the start's seq), a group's changes alone (DeltasOnly), a
+// group that lags without being ended (Shared), and the group's weight in Streams.
+func TestSharedSubscriptionOptions(t *testing.T) {
+	h := New(Config{Buffer: 2}, nil)
+	defer h.Close()
+	u := newUpstream()
+	sub := func(opts SubscribeOptions) *Subscription {
+		t.Helper()
+		s, err := h.Subscribe(t.Context(), key("t1"), u.open, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	group := sub(SubscribeOptions{DeltasOnly: true, Shared: true})
+	sink := u.next(t)
+	sink.Reset([]upstreams.Item{{Key: "a", Value: 1}, {Key: "b", Value: 1}})
+	group.Events()
+	expect(t, group, "UPSERT a=1", "UPSERT b=1") // changes after it attached
+
+	var attachedAt atomic.Uint64
+	start := sub(SubscribeOptions{InitialOnly: true, OnAttach: func(seq uint64) { attachedAt.Store(seq) }})
+	snap := expect(t, start, "SNAPSHOT a=1", "SNAPSHOT b=1")
+	if attachedAt.Load() == 0 || snap[0].Seq != attachedAt.Load() {
+		t.Fatalf("OnAttach got seq %d, the snapshot is at %d", attachedAt.Load(), snap[0].Seq)
+	}
+	sink.Upsert("c", 1)
+	if _, ok := <-start.Events(); ok || start.Err() != nil {
+		t.Fatalf("the start went on past its snapshot (err %v)", start.Err())
+	}
+	expect(t, group, "UPSERT c=1")
+
+	// A late group member counts, and a late DeltasOnly subscription gets no snapshot.
+	group.SetShares(10)
+	waitFor(t, "the group to count for its members", func() bool { return h.Streams()[0].Subscribers == 10 })
+	late := sub(SubscribeOptions{DeltasOnly: true})
+	late.Events()
+	expectNothing(t, late)
+	late.Close()
+
+	// Shared: far past Buffer (2) with new keys, the group lags but is not ended.
+	for i := range 20 {
+		sink.Upsert(fmt.Sprintf("k%d", i), i)
+	}
+	for i := range 20 {
+		expect(t, group, fmt.Sprintf("UPSERT k%d=%d", i, i))
+	}
+	if group.Err() != nil {
+		t.Fatalf("the shared subscription ended: %v", group.Err())
+	}
+	if s := h.Streams()[0]; s.Subscriptions != 1 || s.Subscribers != 10 {
+		t.Fatalf("Streams: %d subscriptions serving %d subscribers, want 1 and 10", s.Subscriptions, s.Subscribers)
+	}
+}
