@@ -29,6 +29,12 @@
 //     ErrSlowConsumer. A stalled subscriber never delays the others.
 //   - Config.MaxTenantSubscribers caps one tenant's subscriptions on a hub
 //     (ErrTooManySubscribers).
+//   - Shared subscriptions (Feed): a transport that runs one GraphQL subscription for many
+//     subscribers holds one DeltasOnly, Shared subscription for the group (never ended for
+//     lagging: it coalesces by key past Buffer) and gives each subscriber its own start
+//     with an InitialOnly subscription, whose OnAttach reports the Seq S its snapshot or
+//     replay holds; the subscriber then gets the group's events with Seq > S. The group's
+//     StreamInfo counts its members (SetShares).
 //
 // Replicas (Config.Bus). The bus sits between a stream's owner (the replica holding the
 // upstream connection) and every replica's subscribers. Without a Bus the hub owns every

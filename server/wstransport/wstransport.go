@@ -17,6 +17,18 @@
 // same reason. An operation error on legacy graphql-ws is followed by
 // complete, as subscriptions-transport-ws clients expect; on
 // graphql-transport-ws it is not.
+//
+// Scale (a Transport made by New, see shared.go and queue.go): identical subscriptions
+// within a Config.Share scope run once for all their subscribers; each event is executed
+// and encoded once and queued, as shared bytes, to every subscriber's connection. A few
+// writer goroutines per Transport write each connection's queue with one system call
+// (frames collected by corkConn), so batches grow with load instead of goroutines and
+// system calls; a client that reads slowly gets its events for the same live item
+// coalesced (latest wins) once a quarter of Config.QueueLimit waits, and is ended with a
+// SLOW_CONSUMER error at the limit. With Config.Sessions, an acknowledged connection is
+// read by a goroutine of its own and its HTTP handler returns, releasing net/http's
+// request state and the handler's stack. An idle subscriber then costs one goroutine, its
+// connection's buffers and its place in a group.
 package wstransport
 
 import (
