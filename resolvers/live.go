@@ -101,6 +101,9 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 			}
 			return nil, fmt.Errorf("subscribing to %s of source %s: %w", topic, s.Spec.ID, err)
 		}
+		if opts.InitialOnly {
+			sub.SetShares(0) // its subscriber is counted by the group it joins
+		}
 		subs = append(subs, sub)
 	}
 	out := make(chan *T, subscriptionBuffer)

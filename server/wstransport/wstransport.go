@@ -147,7 +147,8 @@ func (s *Sessions) Close() {
 	s.cancel()
 	s.wg.Wait()
 	for _, g := range gs {
-		g.wg.Wait() // their members have left with their connections
+		g.wg.Wait()         // their members have left with their connections
+		g.writers.wg.Wait() // and nothing is left to write
 	}
 }
 
