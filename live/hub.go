@@ -17,6 +17,15 @@ import (
 // ErrSlowConsumer ends a subscription that fell more than Config.Buffer distinct keys behind.
 var ErrSlowConsumer = errors.New("live: subscriber too slow, events dropped")
 
+// CodeSlowConsumer is the extensions.code of the GraphQL error that ends a subscriber
+// for falling behind, whichever layer ends it.
+const CodeSlowConsumer = "SLOW_CONSUMER"
+
+// SlowConsumerMessage is that error's message for a subscriber behind source's stream.
+func SlowConsumerMessage(source string) string {
+	return fmt.Sprintf("subscription ended: it fell more than the live buffer behind source %s (slow consumer); resubscribe with the last cursor", source)
+}
+
 // ErrTooManySubscribers is returned by Subscribe when a tenant is at Config.MaxTenantSubscribers.
 var ErrTooManySubscribers = errors.New("live: too many live subscriptions for the tenant")
 

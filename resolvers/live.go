@@ -223,7 +223,7 @@ func forward[V any](ctx context.Context, r *Resolver, src *Source, sub *live.Sub
 
 // CodeSlowConsumer and CodeUnavailable end a subscription early (extensions.code).
 const (
-	CodeSlowConsumer = "SLOW_CONSUMER"
+	CodeSlowConsumer = live.CodeSlowConsumer
 	CodeUnavailable  = "UNAVAILABLE"
 )
 
@@ -239,7 +239,7 @@ func reportEnd(ctx context.Context, source string, err error) {
 	var ce error
 	switch {
 	case errors.Is(err, live.ErrSlowConsumer):
-		ce = errorf(CodeSlowConsumer, "subscription ended: it fell more than the live buffer behind source %s (slow consumer); resubscribe with the last cursor", source)
+		ce = &codedError{code: CodeSlowConsumer, msg: live.SlowConsumerMessage(source)}
 	case errors.Is(err, live.ErrHubClosed):
 		ce = errorf(CodeUnavailable, "subscription ended: the gateway closed its live streams (shutdown or reload); resubscribe with the last cursor")
 	default:

@@ -444,8 +444,8 @@ func (c *conn) startGroup(g *group, params *graphql.RawParams) error {
 // slowConsumer ends a member whose connection cannot keep up, telling it why.
 func (c *conn) slowConsumer(ctx context.Context, m *member, source string) {
 	err := &gqlerror.Error{
-		Message:    fmt.Sprintf("subscription ended: it fell more than the live buffer behind source %s (slow consumer); resubscribe with the last cursor", source),
-		Extensions: map[string]any{"code": "SLOW_CONSUMER"},
+		Message:    live.SlowConsumerMessage(source),
+		Extensions: map[string]any{"code": live.CodeSlowConsumer},
 	}
 	b, jerr := json.Marshal(graphql.Response{Errors: c.presented(ctx, gqlerror.List{err})})
 	if jerr == nil {
