@@ -61,10 +61,10 @@ type group struct {
 	ready  chan struct{} // closed when started (or failed: err)
 	err    error
 	cancel context.CancelFunc
-	feed   *live.Feed // guarded by mu
 
 	mu      sync.Mutex
-	members []*member // each at its index
+	feed    *live.Feed // nil until the group's operation has claimed it
+	members []*member  // each at its index
 	ended   bool
 	source  string  // the source of the last event, for a slow consumer's error
 	wake    []*conn // connections deliver made ready, handed to the writers at once
@@ -411,13 +411,13 @@ func (c *conn) executeShared(ctx context.Context, id string, op *operation, para
 	case startEnded:
 		c.endMember(m)
 	case startDropped:
-		c.slowConsumer(ctx, m, m.dropped)
+		c.slowConsumer(ctx, m, g.dropped(m))
 	}
 	return true, true
 }
 
 // startGroup starts g's operation with a live.FeedShared feed, in a context of its own
-// that carries the first member's credentials (every member's share the scope).
+// that carries the first member's credentials (all members share its scope).
 func (c *conn) startGroup(g *group, params *graphql.RawParams) error {
 	gctx, cancel := context.WithCancel(context.WithoutCancel(c.opsCtx))
 	g.cancel = cancel
