@@ -25,9 +25,11 @@ type streamStatus struct {
 	Source      string `json:"source"`
 	Topic       string `json:"topic"`
 	Subscribers int    `json:"subscribers"`
-	Connects    int    `json:"upstreamConnects"`
-	Status      string `json:"status"`
-	Reason      string `json:"reason,omitempty"`
+	// Subscriptions counts the hub's subscriptions: identical subscriptions share one.
+	Subscriptions int    `json:"subscriptions"`
+	Connects      int    `json:"upstreamConnects"`
+	Status        string `json:"status"`
+	Reason        string `json:"reason,omitempty"`
 	// Owned is whether this replica holds the upstream connection (always, without NATS).
 	Owned bool `json:"owned"`
 }
@@ -63,7 +65,7 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		for _, st := range res.Hub.Streams() {
 			out.Streams = append(out.Streams, streamStatus{
 				Tenant: st.Key.Tenant, Source: st.Key.Source, Topic: string(st.Key.Topic),
-				Subscribers: st.Subscribers, Connects: st.Connects, Status: string(st.Status), Reason: st.Reason, Owned: st.Owned,
+				Subscribers: st.Subscribers, Subscriptions: st.Subscriptions, Connects: st.Connects, Status: string(st.Status), Reason: st.Reason, Owned: st.Owned,
 			})
 		}
 	}

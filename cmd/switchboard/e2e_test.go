@@ -107,12 +107,13 @@ func TestTelavoxCallsPageToTheEndMatchGroundTruth(t *testing.T) {
 
 func head(s []string) []string { return s[:min(3, len(s))] }
 
-// TestCallEventsShareOneUpstreamStream subscribes 20 clients of one tenant to callEvents and
-// checks they get live events while the gateway holds one upstream stream.
+// TestCallEventsShareOneUpstreamStream subscribes 100 clients of one tenant to callEvents and
+// checks they get live events while the gateway holds one upstream stream, and runs their
+// identical subscription once (one hub subscription serves them all).
 func TestCallEventsShareOneUpstreamStream(t *testing.T) {
 	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: busyCenter})
 	tok := g.tokens["telavox"].Full
-	const n = 20
+	const n = 100
 	clients := make([]*wsClient, n)
 	for i := range clients {
 		clients[i] = g.dialWS(t, tok)
@@ -129,8 +130,8 @@ func TestCallEventsShareOneUpstreamStream(t *testing.T) {
 	for _, s := range streams {
 		if s.Tenant == "telavox" && s.Topic == "calls" {
 			calls++
-			if s.Subscribers != n || s.Connects != 1 {
-				t.Fatalf("calls stream: %d subscribers, %d upstream connects; want %d and 1", s.Subscribers, s.Connects, n)
+			if s.Subscribers != n || s.Connects != 1 || s.Subscriptions != 1 {
+				t.Fatalf("calls stream: %d subscribers, %d upstream connects, %d hub subscriptions; want %d, 1 and 1", s.Subscribers, s.Connects, s.Subscriptions, n)
 			}
 		}
 	}
@@ -140,9 +141,9 @@ func TestCallEventsShareOneUpstreamStream(t *testing.T) {
 }
 
 type readyStream struct {
-	Tenant, Source, Topic string
-	Subscribers           int
-	Connects              int `json:"upstreamConnects"`
+	Tenant, Source, Topic      string
+	Subscribers, Subscriptions int
+	Connects                   int `json:"upstreamConnects"`
 }
 
 func readyStreams(t *testing.T, g *testGateway) []readyStream {
