@@ -5,7 +5,7 @@
 // is bounded in subscribers and time.
 //
 // Latency is measured from each event's `at` field (when the gateway's hub received the
-// change from the upstream driver) to when this tool has read the message; both clocks are
+// change from the upstream driver) to when this tool read the message from its socket; both clocks are
 // this machine's. Snapshot and RESYNC events are not counted, their `at` is the item's last
 // change.
 package main
@@ -159,7 +159,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		ready.Add(1)
 		wg.Go(func() {
-			subscriber(runCtx, wsURL, o, i < o.stall, c, ready.Done, log)
+			subscriber(runCtx, i, wsURL, o, i < o.stall, c, ready.Done, log)
 		})
 	}
 	tick.Stop()
@@ -222,7 +222,7 @@ func startProfile(path string) (func() error, error) {
 }
 
 // subscriber holds one WebSocket with one subscription until ctx ends.
-func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
+func subscriber(ctx context.Context, n int, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
 	readyOnce := sync.OnceFunc(ready)
 	defer readyOnce()
 	conn, err := connect(ctx, wsURL, o)
@@ -252,7 +252,7 @@ func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *cou
 			}
 			return
 		}
-		now := time.Now()
+		now := conn.readAt // when the bytes left the socket, not when this goroutine got to them
 		switch string(field(msg, "type")) {
 		case "ping":
 			_ = conn.writeText([]byte(`{"type":"pong"}`))
@@ -281,7 +281,7 @@ func subscriber(ctx context.Context, wsURL string, o options, stall bool, c *cou
 		c.deltas.Add(1)
 		c.perDelivery.record(d)
 		if seq, err := strconv.ParseUint(string(field(msg, "seq")), 10, 64); err == nil {
-			c.perEvent.record(seq, d)
+			c.perEvent.record(n, seq, d)
 		}
 	}
 }

@@ -82,7 +82,9 @@ func round(d time.Duration) time.Duration {
 }
 
 // lastDelivery keeps, per event, the latency of the subscriber that received it last: the
-// figure the gateway's fan-out is judged by. Sharded so that readers rarely contend.
+// figure the gateway's fan-out is judged by. Sharded by subscriber, not by event: every
+// subscriber records the same event at about the same moment, and one lock per event would
+// serialize ten thousand readers; the shards are merged at the end.
 type lastDelivery struct {
 	shards [64]struct {
 		mu  sync.Mutex
@@ -98,12 +100,11 @@ func newLastDelivery() *lastDelivery {
 	return l
 }
 
-func (l *lastDelivery) record(seq uint64, d time.Duration) {
-	s := &l.shards[seq%uint64(len(l.shards))]
+// record notes that subscriber got event seq after d.
+func (l *lastDelivery) record(subscriber int, seq uint64, d time.Duration) {
+	s := &l.shards[subscriber%len(l.shards)]
 	s.mu.Lock()
-	if d > s.max[seq] {
-		s.max[seq] = d
-	} else if _, ok := s.max[seq]; !ok {
+	if old, ok := s.max[seq]; !ok || d > old {
 		s.max[seq] = d
 	}
 	s.mu.Unlock()
@@ -111,14 +112,20 @@ func (l *lastDelivery) record(seq uint64, d time.Duration) {
 
 // histogram returns the per-event maxima as a histogram.
 func (l *lastDelivery) histogram() *histogram {
-	h := &histogram{}
+	all := map[uint64]time.Duration{}
 	for i := range l.shards {
 		s := &l.shards[i]
 		s.mu.Lock()
-		for _, d := range s.max {
-			h.record(d)
+		for seq, d := range s.max {
+			if old, ok := all[seq]; !ok || d > old {
+				all[seq] = d
+			}
 		}
 		s.mu.Unlock()
+	}
+	h := &histogram{}
+	for _, d := range all {
+		h.record(d)
 	}
 	return h
 }

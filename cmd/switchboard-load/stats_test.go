@@ -32,10 +32,10 @@ func TestHistogramQuantiles(t *testing.T) {
 
 func TestLastDeliveryKeepsSlowestPerEvent(t *testing.T) {
 	l := newLastDelivery()
-	for seq := uint64(1); seq <= 100; seq++ {
-		l.record(seq, time.Millisecond)
-		l.record(seq, time.Duration(seq)*time.Millisecond)
-		l.record(seq, 0)
+	for seq := uint64(1); seq <= 100; seq++ { // three subscribers, in different shards
+		l.record(0, seq, time.Millisecond)
+		l.record(1, seq, time.Duration(seq)*time.Millisecond)
+		l.record(66, seq, 0)
 	}
 	h := l.histogram()
 	if h.count.Load() != 100 || h.quantile(1) != 100*time.Millisecond {

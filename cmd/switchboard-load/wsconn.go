@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"time"
 )
 
 // wsConn is the smallest WebSocket client (RFC 6455) a subscriber needs: the upgrade,
@@ -26,6 +27,9 @@ type wsConn struct {
 	nc  net.Conn
 	br  *bufio.Reader
 	msg []byte // the message being assembled from fragments
+	// readAt is when the last read from the socket returned: the arrival time of every
+	// message it brought, read once per system call rather than once per message.
+	readAt time.Time
 
 	wmu sync.Mutex // writes: the subscriber's and pongs
 }
@@ -49,7 +53,8 @@ func dialWS(ctx context.Context, rawURL, subprotocol string) (*wsConn, error) {
 	}
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	defer stop()
-	c := &wsConn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}
+	c := &wsConn{nc: nc}
+	c.br = bufio.NewReaderSize(stampReader{c}, 16<<10)
 	if err := c.handshake(u, subprotocol); err != nil {
 		_ = nc.Close()
 		if ctx.Err() != nil {
@@ -94,6 +99,15 @@ func (c *wsConn) handshake(u *url.URL, subprotocol string) error {
 		return fmt.Errorf("gateway chose subprotocol %q", resp.Header.Get("Sec-WebSocket-Protocol"))
 	}
 	return nil
+}
+
+// stampReader reads the socket and notes when (wsConn.readAt).
+type stampReader struct{ c *wsConn }
+
+func (r stampReader) Read(p []byte) (int, error) {
+	n, err := r.c.nc.Read(p)
+	r.c.readAt = time.Now()
+	return n, err
 }
 
 // writeText sends one masked text frame.
