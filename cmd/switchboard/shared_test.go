@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strconv"
@@ -317,5 +318,98 @@ func TestSharedSubscriptionsLeaveNoGoroutines(t *testing.T) {
 	}
 	if unavailable != 4 { // the client that stopped its subscription has nothing to be told
 		t.Errorf("%d clients told UNAVAILABLE, want the 4 still subscribed", unavailable)
+	}
+}
+
+// TestSharedSubscriptionResume: a client that resubscribes with the cursor of the last
+// event it got first gets exactly the events it missed (replayed by its own start), then
+// its group's events after them, the same sequence as a client that never left; a cursor
+// the gateway no longer holds gets a RESYNC snapshot instead.
+func TestSharedSubscriptionResume(t *testing.T) {
+	g := startTestGateway(t, vendorsNamed("telavox"), demoOptions{center: func(tenant, vendor string) simcc.Config {
+		c := busyCenter(tenant, vendor)
+		c.Clock, c.SyncEvery = simcc.NewScaledClock(40), 10*time.Millisecond
+		return c
+	}})
+	tok := g.tokens["telavox"].Full
+	const q = `subscription($after: String) { callEvents(after: $after) { seq kind cursor call { id outcome answeredAt endedAt } } }`
+	type ev struct {
+		seq          uint64
+		kind, cursor string
+	}
+	read := func(w *wsClient, until func(ev) bool) []ev {
+		t.Helper()
+		var out []ev
+		for deadline := time.Now().Add(30 * time.Second); ; {
+			m := w.read(time.Until(deadline))
+			if m["type"] != "next" {
+				t.Fatalf("unexpected message %v", m)
+			}
+			e := m["payload"].(map[string]any)["data"].(map[string]any)["callEvents"].(map[string]any)
+			seq, err := strconv.ParseUint(e["seq"].(string), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := ev{seq, e["kind"].(string), e["cursor"].(string)}
+			out = append(out, x)
+			if until(x) {
+				return out
+			}
+		}
+	}
+	subscribe := func(w *wsClient, after string) {
+		vars := map[string]any{}
+		if after != "" {
+			vars["after"] = after
+		}
+		w.send(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": q, "variables": vars}})
+	}
+	ref := g.dialWS(t, tok) // stays subscribed: what it gets is what the others missed
+	subscribe(ref, "")
+	b := g.dialWS(t, tok)
+	subscribe(b, "")
+	deltas := 0
+	got := read(b, func(e ev) bool {
+		if e.kind == "UPSERT" || e.kind == "REMOVE" {
+			deltas++
+		}
+		return deltas == 3
+	})
+	last := got[len(got)-1]
+	_ = b.conn.CloseNow()
+	time.Sleep(500 * time.Millisecond) // events it misses
+
+	// The events the reference client saw after the last one b got, up to a later seq.
+	var missed []ev
+	read(ref, func(e ev) bool {
+		if e.kind != "SNAPSHOT" && e.seq > last.seq {
+			missed = append(missed, e)
+		}
+		return len(missed) >= 5
+	})
+	target := missed[len(missed)-1].seq
+	b2 := g.dialWS(t, tok)
+	subscribe(b2, last.cursor)
+	resumed := read(b2, func(e ev) bool { return e.seq >= target })
+	var gotSeqs, wantSeqs []uint64
+	for _, e := range resumed {
+		if e.kind != "UPSERT" && e.kind != "REMOVE" {
+			t.Fatalf("resumed subscription sent %s (seq %d); want the missed events", e.kind, e.seq)
+		}
+		gotSeqs = append(gotSeqs, e.seq)
+	}
+	for _, e := range missed {
+		wantSeqs = append(wantSeqs, e.seq)
+	}
+	if fmt.Sprint(gotSeqs) != fmt.Sprint(wantSeqs) {
+		t.Fatalf("resumed after seq %d: got seqs %v, the others got %v", last.seq, gotSeqs, wantSeqs)
+	}
+
+	// A cursor from long ago (seq 1) is outside what the gateway holds: RESYNC.
+	old := base64.RawURLEncoding.EncodeToString([]byte(`{"telavox":1}`))
+	b3 := g.dialWS(t, tok)
+	subscribe(b3, old)
+	if first := read(b3, func(ev) bool { return true }); first[0].kind != "RESYNC" {
+		t.Fatalf("stale cursor: first event %s, want RESYNC", first[0].kind)
 	}
 }
