@@ -17,11 +17,11 @@ const (
 	FeedInitial
 )
 
-// Mark is where an event of a shared subscription comes from: its source, Seq and key.
+// Mark is where an event of a shared subscription comes from: its source, topic, Seq and key.
 type Mark struct {
-	Source string
-	Seq    uint64
-	Key    string
+	Source, Topic string
+	Seq           uint64
+	Key           string
 }
 
 // Feed is the contract between a subscription resolver and an executor that runs one

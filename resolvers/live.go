@@ -107,15 +107,16 @@ func subscribeTopic[T any](ctx context.Context, r *Resolver, only []string, afte
 		subs = append(subs, sub)
 	}
 	out := make(chan *T, subscriptionBuffer)
+	shared := feed != nil && feed.Mode == live.FeedShared
 	deliver := func(src *Source, ev liveEvent) (*T, bool) {
 		v, ok := conv(src, ev, pos.advance(src.Spec.ID, ev.Seq))
-		if ok && r.Observer != nil {
-			r.Observer.Delivered(string(topic))
+		if ok && r.Observer != nil && !shared { // a shared one is counted per subscriber by its transport
+			r.Observer.Delivered(string(topic), 1)
 		}
 		return v, ok
 	}
-	if feed != nil && feed.Mode == live.FeedShared {
-		shareTopic(ctx, r, srcs, subs, out, deliver, feed)
+	if shared {
+		shareTopic(ctx, r, srcs, subs, out, deliver, feed, string(topic))
 		return out, nil
 	}
 	if len(subs) == 1 {
@@ -162,11 +163,11 @@ type marked[T any] struct {
 // shareTopic serves a shared executor (live.FeedShared): the sources' events wait in a
 // channel of their own, and the executor's Pull moves one at a time into out, so that it
 // knows which event each response it executes is.
-func shareTopic[T any](ctx context.Context, r *Resolver, srcs []*Source, subs []*live.Subscription, out chan *T, deliver func(*Source, liveEvent) (*T, bool), feed *live.Feed) {
+func shareTopic[T any](ctx context.Context, r *Resolver, srcs []*Source, subs []*live.Subscription, out chan *T, deliver func(*Source, liveEvent) (*T, bool), feed *live.Feed, topic string) {
 	mid := make(chan marked[T], subscriptionBuffer)
 	merge(ctx, r, srcs, subs, mid, func(src *Source, ev liveEvent) (marked[T], bool) {
 		v, ok := deliver(src, ev)
-		return marked[T]{v: v, mark: live.Mark{Source: src.Spec.ID, Seq: ev.Seq, Key: ev.Key}}, ok
+		return marked[T]{v: v, mark: live.Mark{Source: src.Spec.ID, Topic: topic, Seq: ev.Seq, Key: ev.Key}}, ok
 	}, func() { close(mid) })
 	closed := false // Pull runs in the executor's one goroutine
 	feed.Claim(func(pctx context.Context) (live.Mark, bool) {

@@ -27,7 +27,7 @@ type Resolver struct {
 
 // Observer receives live-delivery events for metrics.
 type Observer interface {
-	Delivered(topic string)
+	Delivered(topic string, n int)
 	Dropped(reason string)
 }
 

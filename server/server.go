@@ -183,6 +183,7 @@ func (s *Server) graphqlHandler() *handler.Server {
 	}
 	if o := s.opts.Resolver.Observer; o != nil {
 		ws.OnSlowConsumer = func() { o.Dropped("slow_consumer") }
+		ws.OnDelivered = o.Delivered
 	}
 	srv.AddTransport(wstransport.New(ws))
 	srv.AddTransport(transport.SSE{})

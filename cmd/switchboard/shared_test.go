@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -66,6 +68,29 @@ func readCallEvents(w *wsClient, until func() uint64, deadline time.Time) ([]cal
 			return out, nil
 		}
 	}
+}
+
+// deliveredTotal reads switchboard_live_events_delivered_total for topic from /metrics.
+func deliveredTotal(t *testing.T, g *testGateway, topic string) int {
+	t.Helper()
+	resp, err := http.Get(g.srv.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	prefix := `switchboard_live_events_delivered_total{topic="` + topic + `"} `
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			n, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s%s: %v", prefix, v, err)
+			}
+			return int(n)
+		}
+	}
+	t.Fatalf("/metrics has no %s", prefix)
+	return 0
 }
 
 // stateAt replays a subscriber's view (snapshot, then deltas) up to seq.
@@ -154,6 +179,14 @@ func TestSharedSubscriptionHandOver(t *testing.T) {
 			t.Fatalf("client %d: %v", i, res.err)
 		}
 		views[i] = res.msgs
+	}
+	// Every message a client got was counted as a delivery, the shared ones per subscriber.
+	received := 0
+	for _, v := range views {
+		received += len(v)
+	}
+	if n := deliveredTotal(t, g, "calls"); n < received {
+		t.Fatalf("switchboard_live_events_delivered_total{topic=\"calls\"} = %d, below the %d events the clients received", n, received)
 	}
 	ref := views[0]
 	for i, v := range views {

@@ -107,10 +107,10 @@ func (m *Metrics) Operation(op string, failed bool, d time.Duration, timed bool)
 	}
 }
 
-// Delivered counts live events sent to subscribers.
-func (m *Metrics) Delivered(topic string) {
+// Delivered counts n live events sent to subscribers.
+func (m *Metrics) Delivered(topic string, n int) {
 	if m != nil {
-		m.fanned.WithLabelValues(topic).Inc()
+		m.fanned.WithLabelValues(topic).Add(float64(n))
 	}
 }
 

@@ -66,8 +66,10 @@ type group struct {
 	feed    *live.Feed // nil until the group's operation has claimed it
 	members []*member  // each at its index
 	ended   bool
-	source  string  // the source of the last event, for a slow consumer's error
-	wake    []*conn // connections deliver made ready, handed to the writers at once
+	source  string // the source of the last event, for a slow consumer's error
+	// onDelivered is Config.OnDelivered of the connection that started the group.
+	onDelivered func(topic string, n int)
+	wake        []*conn // connections deliver made ready, handed to the writers at once
 }
 
 // member is one subscriber of a group.
@@ -195,6 +197,12 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 	if mark.Source != "" {
 		g.source = mark.Source
 	}
+	delivered := 0
+	defer func() {
+		if f := g.onDelivered; f != nil && delivered > 0 && mark.Topic != "" {
+			f(mark.Topic, delivered)
+		}
+	}()
 	// Backwards: removing a member moves the last one, already served, into its place.
 	for i := len(g.members) - 1; i >= 0; i-- {
 		m := g.members[i]
@@ -218,7 +226,9 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 			if wake {
 				g.wake = append(g.wake, m.c)
 			}
-			if !ok {
+			if ok {
+				delivered++
+			} else {
 				g.removeLocked(m)
 				m.c.slowConsumer(ctx, m, g.source)
 			}
@@ -434,7 +444,7 @@ func (c *conn) startGroup(g *group, params *graphql.RawParams) error {
 		return errNotShared
 	}
 	g.mu.Lock()
-	g.feed = feed
+	g.feed, g.onDelivered = feed, c.cfg.OnDelivered
 	g.count()
 	g.mu.Unlock()
 	c.shared.wg.Go(func() { c.shared.run(gctx, g, feed, responses) })

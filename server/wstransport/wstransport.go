@@ -87,6 +87,9 @@ type Config struct {
 	// OnSlowConsumer, if set, is called each time a shared subscription is ended for
 	// falling behind.
 	OnSlowConsumer func()
+	// OnDelivered, if set, is told how many subscribers a shared subscription's event of
+	// topic was queued to.
+	OnDelivered func(topic string, n int)
 	// Sessions, if set, owns the connections once acknowledged (see Sessions); nil keeps
 	// each connection in its HTTP handler until it ends.
 	Sessions *Sessions
