@@ -196,8 +196,9 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "gateway before: %v\n", before)
 	fmt.Fprintf(out, "gateway held:   %v\n", held)
 	fmt.Fprintf(out, "gateway end:    %v\n", after)
-	if before.rssKiB > 0 && held.rssKiB > 0 && c.connected.Load() > 0 {
-		fmt.Fprintf(out, "RSS growth per subscriber: %.1f KiB\n", float64(held.rssKiB-before.rssKiB)/float64(c.connected.Load()))
+	if n := float64(c.connected.Load()); before.rssKiB > 0 && held.rssKiB > 0 && n > 0 {
+		fmt.Fprintf(out, "RSS growth per subscriber: %.1f KiB once connected, %.1f KiB at the end\n",
+			float64(held.rssKiB-before.rssKiB)/n, float64(after.rssKiB-before.rssKiB)/n)
 	}
 	return nil
 }

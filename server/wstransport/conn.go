@@ -76,7 +76,7 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 		case stepAcked:
 			if c.sessions != nil && c.sessions.run(func() {
 				defer end()
-				for c.read(ctx, nil) != stepEnd {
+				for c.readShallow(ctx) != stepEnd {
 				}
 			}) {
 				return
@@ -85,14 +85,53 @@ func (c *conn) serve(ctx context.Context, r *http.Request) {
 	}
 }
 
-// read reads and handles one client message; r is only needed until connection_init.
-func (c *conn) read(ctx context.Context, r *http.Request) step {
-	_, data, err := c.ws.Read(ctx)
+// readShallow is read for a connection's long-lived reader: the message is handled on a
+// goroutine of its own, waited for, so that the reader's stack stays as small as a parked
+// read needs. A goroutine's stack only grows, and decoding and starting an operation would
+// leave each of thousands of idle readers with a stack several times that size.
+func (c *conn) readShallow(ctx context.Context) step {
+	data, err := c.readMessage(ctx)
 	if err != nil {
-		c.log.Debug("websocket connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
 		return stepEnd
 	}
-	readAt := graphql.Now()
+	res := make(chan step, 1)
+	go func() {
+		defer func() {
+			// Outside net/http's handler a panic would end the process; it ends this
+			// connection instead.
+			if p := recover(); p != nil {
+				c.log.Error("recovering from a websocket message's panic", "panic", fmt.Sprint(p))
+				c.closeConn(websocket.StatusInternalError, "internal error")
+				res <- stepEnd
+			}
+		}()
+		res <- c.handle(ctx, nil, data, graphql.Now())
+	}()
+	return <-res
+}
+
+// read reads and handles one client message; r is only needed until connection_init.
+func (c *conn) read(ctx context.Context, r *http.Request) step {
+	data, err := c.readMessage(ctx)
+	if err != nil {
+		return stepEnd
+	}
+	return c.handle(ctx, r, data, graphql.Now())
+}
+
+func (c *conn) readMessage(ctx context.Context) ([]byte, error) {
+	// The read's context has no Done: the library would otherwise register a callback on
+	// it for every read, which an idle connection keeps for as long as it waits. Whatever
+	// ends the connection closes it, and that ends the read.
+	_, data, err := c.ws.Read(context.WithoutCancel(ctx))
+	if err != nil {
+		c.log.Debug("websocket connection ended", "status", int(websocket.CloseStatus(err)), "err", err)
+	}
+	return data, err
+}
+
+// handle handles one client message read at readAt.
+func (c *conn) handle(ctx context.Context, r *http.Request, data []byte, readAt time.Time) step {
 	var m message
 	if err := json.Unmarshal(data, &m); err != nil {
 		c.fatal(ctx, closeBadRequest, "Invalid message received")
