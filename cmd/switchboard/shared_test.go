@@ -32,6 +32,15 @@ type callEventMsg struct {
 // readCallEvents reads w's callEvents messages of operation id until one has seq >= until or
 // the deadline passes; it runs in a goroutine, so it reports instead of failing the test.
 func readCallEvents(w *wsClient, until func() uint64, deadline time.Time) ([]callEventMsg, error) {
+	return readCallEventsUntil(w, func(e callEventMsg, _ int) bool {
+		u := until()
+		return u > 0 && e.seq >= u && e.kind != "SNAPSHOT"
+	}, deadline)
+}
+
+// readCallEventsUntil reads callEvents messages until stop says so of the last (and how
+// many were read) or the deadline passes (which closes the connection).
+func readCallEventsUntil(w *wsClient, stop func(e callEventMsg, n int) bool, deadline time.Time) ([]callEventMsg, error) {
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
 	var out []callEventMsg
@@ -64,7 +73,7 @@ func readCallEvents(w *wsClient, until func() uint64, deadline time.Time) ([]cal
 		}
 		out = append(out, callEventMsg{seq: seq, kind: e.Kind, key: e.Call.ID,
 			value: strings.Join([]string{e.Call.Outcome, e.Call.AnsweredAt, e.Call.EndedAt}, "|")})
-		if u := until(); u > 0 && seq >= u && e.Kind != "SNAPSHOT" {
+		if stop(out[len(out)-1], len(out)) {
 			return out, nil
 		}
 	}
@@ -444,5 +453,87 @@ func TestSharedSubscriptionResume(t *testing.T) {
 	subscribe(b3, old)
 	if first := read(b3, func(ev) bool { return true }); first[0].kind != "RESYNC" {
 		t.Fatalf("stale cursor: first event %s, want RESYNC", first[0].kind)
+	}
+}
+
+// TestSharedStartsAtOneSeqAreTheSame: clients that join a shared subscription while the
+// stream stands still get the same start (sent again, not executed again), and a client
+// that joins after the stream moved gets the new state, not the earlier start: its snapshot
+// is the state the first client's view reaches.
+func TestSharedStartsAtOneSeqAreTheSame(t *testing.T) {
+	opts, clk := frozenDemo(600)
+	g := startTestGateway(t, vendorsNamed("telavox"), opts)
+	tok := g.tokens["telavox"].Full
+	// settle waits until the stream's seq stays put for half a second; it returns the seq
+	// and how many calls the stream holds.
+	settle := func() (uint64, int) {
+		t.Helper()
+		var seq uint64
+		items := 0
+		still := time.Now()
+		for deadline := time.Now().Add(20 * time.Second); time.Since(still) < 500*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("the stream never stood still")
+			}
+			for _, s := range g.gw.hub.Streams() {
+				if s.Key.Tenant == "telavox" && s.Key.Topic == "calls" && s.Seq != seq {
+					seq, items, still = s.Seq, s.Items, time.Now()
+				}
+			}
+		}
+		return seq, items
+	}
+	// start reads a client's start: one SNAPSHOT event per call the stream holds, at seq.
+	start := func(w *wsClient, seq uint64, items int) []callEventMsg {
+		t.Helper()
+		msgs, err := readCallEventsUntil(w, func(_ callEventMsg, n int) bool { return n == items }, time.Now().Add(20*time.Second))
+		if err != nil {
+			t.Fatalf("start: %d events, %v", len(msgs), err)
+		}
+		for _, m := range msgs {
+			if m.kind != "SNAPSHOT" || m.seq != seq {
+				t.Fatalf("start event %+v, want SNAPSHOT at seq %d", m, seq)
+			}
+		}
+		return msgs
+	}
+	warm := g.dialWS(t, tok) // the stream loads the center's state, then stands still
+	warm.subscribe("1", `subscription { callEvents { seq } }`)
+	waitStreamLive(t, g, "telavox", "telavox", "calls", 1)
+	seq, items := settle()
+	for range 24 { // find an hour of the simulated day with calls in progress
+		if items > 0 {
+			break
+		}
+		moveClock(clk, time.Hour)
+		seq, items = settle()
+	}
+	a := g.dialWS(t, tok)
+	a.subscribe("1", sharedCallEvents)
+	first := start(a, seq, items)
+	b := g.dialWS(t, tok)
+	b.subscribe("1", sharedCallEvents)
+	if got := start(b, seq, items); fmt.Sprint(got) != fmt.Sprint(first) {
+		t.Fatalf("second start at the same seq differs:\n%v\n%v", got, first)
+	}
+	// The center moves on; a, still subscribed, sees the changes.
+	moveClock(clk, 20*time.Minute)
+	later, laterItems := settle()
+	if later == seq {
+		t.Fatal("the stream did not move after the clock did")
+	}
+	deltas, err := readCallEventsUntil(a, func(e callEventMsg, _ int) bool { return e.seq >= later }, time.Now().Add(20*time.Second))
+	if err != nil {
+		t.Fatalf("events after the clock moved: %v", err)
+	}
+	c := g.dialWS(t, tok)
+	c.subscribe("1", sharedCallEvents)
+	if laterItems == 0 {
+		t.Skip("no calls in progress after the move: nothing to compare") // the simulated day's quiet hour
+	}
+	third := start(c, later, laterItems)
+	view := append(append([]callEventMsg{}, first...), deltas...)
+	if a, b := fmt.Sprint(stateAt(view, later)), fmt.Sprint(stateAt(third, later)); a != b {
+		t.Fatalf("later start\n%s\nthe first client's view at its seq\n%s", b, a)
 	}
 }

@@ -67,6 +67,7 @@ type group struct {
 	members []*member  // each at its index
 	ended   bool
 	source  string // the source of the last event, for a slow consumer's error
+	start0  startCache
 	// onDelivered is Config.OnDelivered of the connection that started the group.
 	onDelivered func(topic string, n int)
 	wake        []*conn // connections deliver made ready, handed to the writers at once
@@ -86,6 +87,40 @@ type member struct {
 	started bool       // its start is sent: events go to its connection
 	held    []outMsg   // events that came while its start was being sent
 	dropped string     // set when it fell behind while starting: the source
+	// attaches counts its start's (re)starts (OnAttach calls); a start that restarted
+	// (RESYNC) is not a plain snapshot at one seq and is neither taken from nor kept in
+	// the group's start cache.
+	attaches int
+}
+
+// startCache is the encoded start (snapshot, or replay for a resuming group) of the last
+// member that started on a single source at one seq: a member that starts at the same seq
+// gets the same messages, so they are sent again instead of executed again. An idle stream
+// has one seq for every joiner.
+type startCache struct {
+	at       position
+	payloads [][]byte
+}
+
+// cachedStart returns the start of a member that attached once, on one source, at the
+// cached position.
+func (g *group) cachedStart(m *member) ([][]byte, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.attaches != 1 || len(m.more) > 0 || g.start0.payloads == nil || g.start0.at != m.after {
+		return nil, false
+	}
+	return g.start0.payloads, true
+}
+
+// keepStart caches the start m has just been sent in full.
+func (g *group) keepStart(m *member, payloads [][]byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if m.attaches != 1 || len(m.more) > 0 || payloads == nil {
+		return
+	}
+	g.start0 = startCache{at: m.after, payloads: payloads}
 }
 
 // join adds m to the group of key, starting the group with start when there is none.
@@ -245,6 +280,7 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 func (g *group) attach(m *member, source string, seq uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	m.attaches++
 	if m.after.source == "" || m.after.source == source {
 		m.after = position{source, seq}
 		return
@@ -394,19 +430,37 @@ func (c *conn) executeShared(ctx context.Context, id string, op *operation, para
 		}
 	}()
 	feed := &live.Feed{Mode: live.FeedInitial, OnAttach: func(source string, seq uint64) { g.attach(m, source, seq) }}
-	ictx := live.WithFeed(ctx, feed)
+	ictx, stopStart := context.WithCancel(live.WithFeed(ctx, feed))
+	defer stopStart()
+	// The resolver subscribes within DispatchOperation: when the stream has state, the
+	// member's position is known when it returns.
 	responses, ictx := c.exec.DispatchOperation(ictx, rc)
-	for {
-		resp := responses(ictx)
-		if resp == nil {
-			break
+	if cached, ok := g.cachedStart(m); ok {
+		stopStart() // its own start is not needed: the same one was executed before
+		for _, b := range cached {
+			if c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b}) != nil {
+				break
+			}
 		}
-		b, err := encodeResponse(resp)
-		if err == nil {
-			err = c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b})
+	} else {
+		var sent [][]byte
+		for {
+			resp := responses(ictx)
+			if resp == nil {
+				break
+			}
+			b, err := encodeResponse(resp)
+			if err == nil {
+				err = c.send(ctx, message{ID: id, Type: c.d.next(), Payload: b})
+			}
+			if err != nil {
+				sent = nil
+				break
+			}
+			sent = append(sent, b)
 		}
-		if err != nil {
-			break
+		if ctx.Err() == nil && feed.Err() == nil && sent != nil {
+			g.keepStart(m, sent)
 		}
 	}
 	if src := g.dropped(m); src != "" && op.handOver(m) {
