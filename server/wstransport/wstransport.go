@@ -27,8 +27,10 @@
 // coalesced (latest wins) once a quarter of Config.QueueLimit waits, and is ended with a
 // SLOW_CONSUMER error at the limit. With Config.Sessions, an acknowledged connection is
 // read by a goroutine of its own and its HTTP handler returns, releasing net/http's
-// request state and the handler's stack. An idle subscriber then costs one goroutine, its
-// connection's buffers and its place in a group.
+// request state and the handler's stack; that reader hands each message to a short-lived
+// goroutine, so its own stack stays small. An idle subscriber then costs one goroutine,
+// its connection's buffers and its place in a group. Members that start at the same stream
+// seq share one execution of their start too (the group's cached start).
 package wstransport
 
 import (
