@@ -6,11 +6,17 @@
 #   bash bench/live.sh                               # 10,000 subscribers, about 100 events/s
 #   SCALE=0 bash bench/live.sh                       # idle subscribers: the center stands still
 #   SUBS=1000 STALL=1 bash bench/live.sh             # one subscriber that never reads
+#   FLOOR=100 SUBS=9900 bash bench/live.sh           # no gateway: the machine's floor (below)
 #
 # Knobs: SUBS [10000], SCALE (the Telavox center's speed: 105 ≈ 100 call events/s, 0 = no
 # events) [105], DURATION [20s], STALL [0], RATE (connections/s) [2000], QUERY (the
 # subscription; its events need seq, kind and at) [the tool's default], OUT (raw outputs).
 # Prints the tool's report; the run takes DURATION plus about 15 s.
+#
+# FLOOR=E measures what any gateway could do here: the tool fans E events/s out to SUBS
+# loopback sockets itself, with an ideal writer (pre-framed events, one non-blocking write
+# per socket per round, nothing else), read by the same receive loops. Two file
+# descriptors per subscriber in one process: SUBS must stay under half of `ulimit -n`.
 set -euo pipefail
 
 SUBS=${SUBS:-10000}
@@ -24,6 +30,12 @@ mkdir -p "$OUT/bin"
 
 (cd "$ROOT" && go build -o "$OUT/bin/switchboard" ./cmd/switchboard && go build -o "$OUT/bin/switchboard-load" ./cmd/switchboard-load)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+
+if [ -n "${FLOOR:-}" ]; then
+  echo "floor: subscribers $SUBS, $FLOOR events/s, no gateway, held $DURATION ($(nproc) cores)"
+  exec "$OUT/bin/switchboard-load" --floor "$FLOOR" --subscribers "$SUBS" --stall "$STALL" \
+    --connect-rate "$RATE" --duration "$DURATION" 2>"$OUT/load.err"
+fi
 
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }

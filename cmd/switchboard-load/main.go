@@ -7,11 +7,15 @@
 // Latency is measured from each event's `at` field (when the gateway's hub received the
 // change from the upstream driver) to when this tool read the message from its socket; both clocks are
 // this machine's. Snapshot and RESYNC events are not counted, their `at` is the item's last
-// change.
+// change. Once subscribed, sockets are read by a few receive loops (epoll on Linux), not a
+// goroutine each, so that the tool costs the shared machine as little as it can.
+//
+// --floor measures the machine instead of a gateway: the tool fans events out to its own
+// loopback sockets with an ideal writer, so a gateway's figures can be held against what
+// the machine allows at all.
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -25,6 +29,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -41,9 +46,9 @@ const (
 
 type options struct {
 	url, token, tokensFile, tenant, query, debugURL, cpuProfile string
-	subscribers, stall, pid                                     int
+	subscribers, stall, pid, loops, floorWriters                int
 	duration                                                    time.Duration
-	connectRate                                                 float64
+	connectRate, floor                                          float64
 }
 
 func main() {
@@ -70,6 +75,9 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this tool's own CPU profile of the held period to this file (is the load generator the bottleneck?)")
 	fs.IntVar(&o.pid, "pid", 0, "gateway process id, to read its RSS from /proc")
 	fs.StringVar(&o.debugURL, "debug-url", "", "URL whose body reports the gateway's goroutines (pprof goroutine?debug=1 or JSON with \"goroutines\"); default: /readyz")
+	fs.Float64Var(&o.floor, "floor", 0, "no gateway: measure this machine's floor, with this many events/s fanned out by an ideal writer in this process to --subscribers loopback sockets")
+	fs.IntVar(&o.floorWriters, "floor-writers", runtime.GOMAXPROCS(0), "with --floor: writer goroutines")
+	fs.IntVar(&o.loops, "loops", runtime.GOMAXPROCS(0), "receive loops (threads reading the subscribers' sockets)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -82,6 +90,12 @@ func parse(args []string) (options, error) {
 		return o, fmt.Errorf("--duration: want up to %v", maxDuration)
 	case o.connectRate <= 0:
 		return o, errors.New("--connect-rate: want > 0")
+	case o.loops < 1 || o.loops > 64 || o.floorWriters < 1 || o.floorWriters > 64:
+		return o, errors.New("--loops, --floor-writers: want 1..64")
+	case o.floor < 0 || o.floor > 100000:
+		return o, errors.New("--floor: want 0..100000 events/s")
+	case o.floor > 0:
+		return o, nil // no gateway to reach
 	}
 	u, err := url.Parse(o.url)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") {
@@ -123,13 +137,11 @@ func loopback(host string) error {
 	return nil
 }
 
-// counters are the run's totals, updated by every subscriber.
+// counters are the connect phase's totals, updated by every subscriber; the receive loops
+// count the events.
 type counters struct {
-	// measuring is set while every subscriber is connected; only then are events counted.
-	measuring                                        atomic.Bool
-	connected, failed, ended, events, deltas, errors atomic.Int64
-	perDelivery                                      histogram
-	perEvent                                         *lastDelivery
+	measuring         atomic.Bool
+	connected, failed atomic.Int64
 }
 
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -142,9 +154,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: -1}}
 
 	before := probe(ctx, client, o)
-	c := &counters{perEvent: newLastDelivery()}
+	c := &counters{}
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Receive loops (one per core by default), each with its own tally.
+	loops := make([]*loop, o.loops)
+	var loopsDone sync.WaitGroup
+	for i := range loops {
+		l, err := newLoop(newTally(&c.measuring, log))
+		if err != nil {
+			return err
+		}
+		loops[i] = l
+		loopsDone.Go(func() { l.run(runCtx) })
+	}
+	dial := func(ctx context.Context) (*wsConn, error) { return connect(ctx, wsURL, o) }
+	if o.floor > 0 {
+		fl, err := newFloor(o.floor, o.floorWriters)
+		if err != nil {
+			return err
+		}
+		loopsDone.Go(func() { fl.run(runCtx) })
+		dial = fl.dial
+	}
 	var wg sync.WaitGroup
 	start := time.Now()
 	tick := time.NewTicker(time.Duration(float64(time.Second) / o.connectRate))
@@ -159,7 +191,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		}
 		ready.Add(1)
 		wg.Go(func() {
-			subscriber(runCtx, i, wsURL, o, i < o.stall, c, ready.Done, log)
+			subscriber(runCtx, dial, i < o.stall, loops[i%len(loops)], c, ready.Done, log)
 		})
 	}
 	tick.Stop()
@@ -170,7 +202,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		c.connected.Load(), o.subscribers, o.stall, c.failed.Load(), connectTime.Round(time.Millisecond),
 		float64(c.connected.Load())/connectTime.Seconds())
 
-	measured := time.Now()
+	measured, cpu0 := time.Now(), cpuTime()
 	c.measuring.Store(true)
 	stopProfile, err := startProfile(o.cpuProfile)
 	if err != nil {
@@ -184,15 +216,29 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if err := stopProfile(); err != nil {
 		return err
 	}
-	window := time.Since(measured)
+	window, cpu := time.Since(measured), cpuTime()-cpu0
 	after := probe(context.Background(), client, o)
 	cancel()
 	wg.Wait()
+	loopsDone.Wait()
+	total := newTally(&c.measuring, log)
+	for _, l := range loops {
+		total.add(l.t)
+	}
 
 	fmt.Fprintf(out, "held %v: %d events received (%.0f/s), %d deltas timed, %d subscriptions ended early, %d error messages\n",
-		window.Round(time.Millisecond), c.events.Load(), float64(c.events.Load())/window.Seconds(), c.deltas.Load(), c.ended.Load(), c.errors.Load())
-	fmt.Fprintf(out, "latency, every delivery:             %v\n", &c.perDelivery)
-	fmt.Fprintf(out, "latency, last subscriber per event:  %v\n", c.perEvent.histogram())
+		window.Round(time.Millisecond), total.events, float64(total.events)/window.Seconds(), total.deltas, total.ended, total.errors)
+	if total.reads > 0 {
+		fmt.Fprintf(out, "socket reads: %.0f/s, %.1f messages each\n", float64(total.reads)/window.Seconds(), float64(total.events)/float64(total.reads))
+	}
+	fmt.Fprintf(out, "latency, every delivery:             %v\n", &total.perDelivery)
+	fmt.Fprintf(out, "latency, last subscriber per event:  %v\n", total.lastSubscriber())
+	if cpu > 0 {
+		fmt.Fprintf(out, "this tool's CPU while held: %.2f cores\n", cpu.Seconds()/window.Seconds())
+	}
+	if o.floor > 0 {
+		return nil
+	}
 	fmt.Fprintf(out, "gateway before: %v\n", before)
 	fmt.Fprintf(out, "gateway held:   %v\n", held)
 	fmt.Fprintf(out, "gateway end:    %v\n", after)
@@ -222,11 +268,11 @@ func startProfile(path string) (func() error, error) {
 	}, nil
 }
 
-// subscriber holds one WebSocket with one subscription until ctx ends.
-func subscriber(ctx context.Context, n int, wsURL string, o options, stall bool, c *counters, ready func(), log *slog.Logger) {
-	readyOnce := sync.OnceFunc(ready)
-	defer readyOnce()
-	conn, err := connect(ctx, wsURL, o)
+// subscriber connects one subscriber and hands its socket to l; a stalled one holds its
+// connection unread until ctx ends.
+func subscriber(ctx context.Context, dial func(context.Context) (*wsConn, error), stall bool, l *loop, c *counters, ready func(), log *slog.Logger) {
+	defer ready()
+	conn, err := dial(ctx)
 	if err != nil {
 		c.failed.Add(1)
 		if ctx.Err() == nil {
@@ -234,57 +280,17 @@ func subscriber(ctx context.Context, n int, wsURL string, o options, stall bool,
 		}
 		return
 	}
-	defer conn.Close()
-	c.connected.Add(1)
-	readyOnce()
 	if stall {
-		<-ctx.Done()
+		c.connected.Add(1)
+		context.AfterFunc(ctx, func() { _ = conn.Close() })
 		return
 	}
-	// The end of ctx closes the connection, which ends the blocked read.
-	stopClose := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stopClose()
-	for {
-		msg, err := conn.read()
-		if err != nil {
-			if ctx.Err() == nil {
-				c.ended.Add(1)
-				log.Warn("subscriber ended", "err", err)
-			}
-			return
-		}
-		now := conn.readAt // when the bytes left the socket, not when this goroutine got to them
-		switch string(field(msg, "type")) {
-		case "ping":
-			_ = conn.writeText([]byte(`{"type":"pong"}`))
-			continue
-		case "next":
-			if !c.measuring.Load() {
-				continue
-			}
-		case "error", "complete":
-			c.errors.Add(1)
-			c.ended.Add(1)
-			log.Warn("subscription ended", "message", string(msg))
-			return
-		default:
-			continue
-		}
-		c.events.Add(1)
-		if k := field(msg, "kind"); string(k) != "UPSERT" && string(k) != "REMOVE" {
-			continue
-		}
-		at, err := time.Parse(time.RFC3339Nano, string(field(msg, "at")))
-		if err != nil {
-			continue
-		}
-		d := now.Sub(at)
-		c.deltas.Add(1)
-		c.perDelivery.record(d)
-		if seq, err := strconv.ParseUint(string(field(msg, "seq")), 10, 64); err == nil {
-			c.perEvent.record(n, seq, d)
-		}
+	if err := l.add(conn); err != nil {
+		c.failed.Add(1)
+		log.Warn("connecting", "err", err)
+		return
 	}
+	c.connected.Add(1)
 }
 
 func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
@@ -311,7 +317,7 @@ func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
 	if err != nil {
 		return fail(fmt.Errorf("reading connection_ack: %w", err))
 	}
-	if t := field(ack, "type"); string(t) != "connection_ack" {
+	if _, t := field(ack, "type"); string(t) != "connection_ack" {
 		return fail(fmt.Errorf("connection_init answered with %q", t))
 	}
 	sub, _ := json.Marshal(map[string]any{"id": "1", "type": "subscribe", "payload": map[string]any{"query": o.query}})
@@ -319,23 +325,6 @@ func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
 		return fail(fmt.Errorf("sending subscribe: %w", err))
 	}
 	return conn, nil
-}
-
-// field returns the first string value of "name" in a JSON message, without decoding the
-// rest: ten thousand readers decoding full documents would measure this tool, not the gateway.
-func field(msg []byte, name string) []byte {
-	var buf [32]byte // the key is built on the stack: this runs for every message
-	key := append(append(append(buf[:0], '"'), name...), `":"`...)
-	i := bytes.Index(msg, key)
-	if i < 0 {
-		return nil
-	}
-	rest := msg[i+len(key):]
-	j := bytes.IndexByte(rest, '"')
-	if j < 0 {
-		return nil
-	}
-	return rest[:j]
 }
 
 // gateway is what the gateway says about itself at one moment.

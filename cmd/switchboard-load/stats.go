@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"math"
-	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -62,6 +61,17 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return time.Duration(h.max.Load())
 }
 
+// merge adds o's samples to h.
+func (h *histogram) merge(o *histogram) {
+	for i := range o.buckets {
+		h.buckets[i].Add(o.buckets[i].Load())
+	}
+	h.count.Add(o.count.Load())
+	if m := o.max.Load(); m > h.max.Load() {
+		h.max.Store(m)
+	}
+}
+
 func (h *histogram) String() string {
 	if h.count.Load() == 0 {
 		return "no samples"
@@ -79,53 +89,4 @@ func round(d time.Duration) time.Duration {
 	default:
 		return d.Round(time.Microsecond)
 	}
-}
-
-// lastDelivery keeps, per event, the latency of the subscriber that received it last: the
-// figure the gateway's fan-out is judged by. Sharded by subscriber, not by event: every
-// subscriber records the same event at about the same moment, and one lock per event would
-// serialize ten thousand readers; the shards are merged at the end.
-type lastDelivery struct {
-	shards [64]struct {
-		mu  sync.Mutex
-		max map[uint64]time.Duration
-	}
-}
-
-func newLastDelivery() *lastDelivery {
-	l := &lastDelivery{}
-	for i := range l.shards {
-		l.shards[i].max = map[uint64]time.Duration{}
-	}
-	return l
-}
-
-// record notes that subscriber got event seq after d.
-func (l *lastDelivery) record(subscriber int, seq uint64, d time.Duration) {
-	s := &l.shards[subscriber%len(l.shards)]
-	s.mu.Lock()
-	if old, ok := s.max[seq]; !ok || d > old {
-		s.max[seq] = d
-	}
-	s.mu.Unlock()
-}
-
-// histogram returns the per-event maxima as a histogram.
-func (l *lastDelivery) histogram() *histogram {
-	all := map[uint64]time.Duration{}
-	for i := range l.shards {
-		s := &l.shards[i]
-		s.mu.Lock()
-		for seq, d := range s.max {
-			if old, ok := all[seq]; !ok || d > old {
-				all[seq] = d
-			}
-		}
-		s.mu.Unlock()
-	}
-	h := &histogram{}
-	for _, d := range all {
-		h.record(d)
-	}
-	return h
 }

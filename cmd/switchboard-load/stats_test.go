@@ -29,32 +29,3 @@ func TestHistogramQuantiles(t *testing.T) {
 		t.Errorf("count = %d", h.count.Load())
 	}
 }
-
-func TestLastDeliveryKeepsSlowestPerEvent(t *testing.T) {
-	l := newLastDelivery()
-	for seq := uint64(1); seq <= 100; seq++ { // three subscribers, in different shards
-		l.record(0, seq, time.Millisecond)
-		l.record(1, seq, time.Duration(seq)*time.Millisecond)
-		l.record(66, seq, 0)
-	}
-	h := l.histogram()
-	if h.count.Load() != 100 || h.quantile(1) != 100*time.Millisecond {
-		t.Fatalf("per-event maxima: n=%d max=%v", h.count.Load(), h.quantile(1))
-	}
-	if p50 := h.quantile(0.5); p50 < 50*time.Millisecond || p50 > 53*time.Millisecond {
-		t.Fatalf("p50 = %v", p50)
-	}
-}
-
-func TestScan(t *testing.T) {
-	msg := []byte(`{"id":"1","type":"next","payload":{"data":{"agentUpdates":{"seq":"1777","kind":"UPSERT","at":"2026-01-02T03:04:05.123456789Z"}}}}`)
-	if got := string(field(msg, "kind")); got != "UPSERT" {
-		t.Fatalf("kind = %q", got)
-	}
-	if got := string(field(msg, "seq")); got != "1777" {
-		t.Fatalf("seq = %q", got)
-	}
-	if got := string(field(msg, "missing")); got != "" {
-		t.Fatalf("missing = %q", got)
-	}
-}
