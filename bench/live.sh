@@ -10,7 +10,8 @@
 #
 # Knobs: SUBS [10000], SCALE (the Telavox center's speed: 105 ≈ 100 call events/s, 0 = no
 # events) [105], DURATION [20s], STALL [0], RATE (connections/s) [2000], QUERY (the
-# subscription; its events need seq, kind and at) [the tool's default], OUT (raw outputs).
+# subscription; its events need seq, kind and at) [the tool's default], OUT (raw outputs),
+# ARGS (more switchboard-load flags, e.g. "--loops 1").
 # Prints the tool's report; the run takes DURATION plus about 15 s.
 #
 # FLOOR=E measures what any gateway could do here: the tool fans E events/s out to SUBS
@@ -34,7 +35,7 @@ ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 if [ -n "${FLOOR:-}" ]; then
   echo "floor: subscribers $SUBS, $FLOOR events/s, no gateway, held $DURATION ($(nproc) cores)"
   exec "$OUT/bin/switchboard-load" --floor "$FLOOR" --subscribers "$SUBS" --stall "$STALL" \
-    --connect-rate "$RATE" --duration "$DURATION" 2>"$OUT/load.err"
+    --connect-rate "$RATE" --duration "$DURATION" ${ARGS:-} 2>"$OUT/load.err"
 fi
 
 pids=()
@@ -55,6 +56,7 @@ sleep 1
 args=(--url http://127.0.0.1:8090 --tokens-file "$OUT/tokens.json" --tenant telavox --subscribers "$SUBS"
   --stall "$STALL" --connect-rate "$RATE" --duration "$DURATION" --pid "$sb")
 [ -n "${QUERY:-}" ] && args+=(--query "$QUERY")
+[ -n "${ARGS:-}" ] && read -ra extra <<<"$ARGS" && args+=("${extra[@]}")
 echo "subscribers $SUBS, time scale $SCALE, stalled $STALL, held $DURATION ($(nproc) cores)"
 "$OUT/bin/switchboard-load" "${args[@]}" 2>"$OUT/load.err"
 grep -m3 'level=WARN' "$OUT/load.err" || true
