@@ -233,6 +233,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "latency, every delivery:             %v\n", &total.perDelivery)
 	fmt.Fprintf(out, "latency, last subscriber per event:  %v\n", total.lastSubscriber())
+	if slow := total.slowest(3); len(slow) > 0 {
+		fmt.Fprint(out, "slowest events (latency at time into the hold):")
+		for _, e := range slow {
+			fmt.Fprintf(out, " %v at %v;", round(e.latency), e.at.Sub(measured).Round(10*time.Millisecond))
+		}
+		fmt.Fprintln(out)
+	}
 	if cpu > 0 {
 		fmt.Fprintf(out, "this tool's CPU while held: %.2f cores\n", cpu.Seconds()/window.Seconds())
 	}

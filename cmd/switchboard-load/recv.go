@@ -2,8 +2,11 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -26,8 +29,15 @@ type tally struct {
 	events, deltas, errors, ended int64
 	reads                         int64 // socket reads that returned data while measuring
 	perDelivery                   histogram
-	lastPerEvent                  map[uint64]time.Duration // per event seq: the latency of the last subscriber to get it
+	lastPerEvent                  map[uint64]lastDelivery // per event seq
 	ats                           [512]atMemo
+}
+
+// lastDelivery is one event's latency to the last subscriber that got it, and when it
+// happened.
+type lastDelivery struct {
+	latency time.Duration
+	at      time.Time
 }
 
 // atMemo remembers one event's parsed `at`: every subscriber gets the same event, and
@@ -38,7 +48,7 @@ type atMemo struct {
 }
 
 func newTally(measuring *atomic.Bool, log *slog.Logger) *tally {
-	return &tally{measuring: measuring, log: log, lastPerEvent: map[uint64]time.Duration{}}
+	return &tally{measuring: measuring, log: log, lastPerEvent: map[uint64]lastDelivery{}}
 }
 
 // errEnded is a subscription the gateway ended (error or complete message).
@@ -133,8 +143,8 @@ func (t *tally) message(s *stream, msg []byte, now time.Time) error {
 	d := now.Sub(memo.at)
 	t.deltas++
 	t.perDelivery.record(d)
-	if old, ok := t.lastPerEvent[seq]; !ok || d > old {
-		t.lastPerEvent[seq] = d
+	if old, ok := t.lastPerEvent[seq]; !ok || d > old.latency {
+		t.lastPerEvent[seq] = lastDelivery{d, memo.at}
 	}
 	return nil
 }
@@ -148,7 +158,7 @@ func (t *tally) add(o *tally) {
 	t.reads += o.reads
 	t.perDelivery.merge(&o.perDelivery)
 	for seq, d := range o.lastPerEvent {
-		if old, ok := t.lastPerEvent[seq]; !ok || d > old {
+		if old, ok := t.lastPerEvent[seq]; !ok || d.latency > old.latency {
 			t.lastPerEvent[seq] = d
 		}
 	}
@@ -158,9 +168,16 @@ func (t *tally) add(o *tally) {
 func (t *tally) lastSubscriber() *histogram {
 	h := &histogram{}
 	for _, d := range t.lastPerEvent {
-		h.record(d)
+		h.record(d.latency)
 	}
 	return h
+}
+
+// slowest returns the n events with the slowest last subscriber, slowest first.
+func (t *tally) slowest(n int) []lastDelivery {
+	all := slices.Collect(maps.Values(t.lastPerEvent))
+	slices.SortFunc(all, func(a, b lastDelivery) int { return cmp.Compare(b.latency, a.latency) })
+	return all[:min(n, len(all))]
 }
 
 // field returns the first string value of "name" in a JSON message and what follows it,

@@ -107,7 +107,7 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 		if cut >= end3 {
 			want3 = 9 * time.Millisecond
 		}
-		if tl.lastPerEvent[2] != want2 || tl.lastPerEvent[3] != want3 {
+		if tl.lastPerEvent[2].latency != want2 || tl.lastPerEvent[3].latency != want3 {
 			t.Fatalf("cut %d: per event %v", cut, tl.lastPerEvent)
 		}
 	}
@@ -127,6 +127,9 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 	}
 	if p50 := h.quantile(0.5); p50 < 50*time.Millisecond || p50 > 53*time.Millisecond {
 		t.Fatalf("p50 = %v", p50)
+	}
+	if s := a.slowest(2); len(s) != 2 || s[0].latency != 100*time.Millisecond || s[1].latency != 99*time.Millisecond {
+		t.Fatalf("slowest: %v", s)
 	}
 
 	// Before the measurement starts nothing is counted; a complete ends the subscriber.

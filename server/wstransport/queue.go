@@ -103,6 +103,13 @@ func (c *conn) closeQueue() {
 	c.queue = nil
 }
 
+// closing reports whether the connection stopped queueing (it is ending).
+func (c *conn) closing() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.qclosed
+}
+
 // recycle returns a written batch's slice for other connections' queues.
 func (c *conn) recycle(batch []outMsg) {
 	if batch == nil || cap(batch) > 4*c.cfg.QueueLimit {

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"testing"
+
+	"github.com/switchboard-cc/switchboard/live"
 )
 
 // A connection's queue: in order while the subscriber keeps up; once a quarter of the limit
@@ -51,5 +53,21 @@ func TestQueueCoalescesWhenBehind(t *testing.T) {
 	c.purge("1")
 	if got := order(); got != "2:a " {
 		t.Fatalf("after purge: %q", got)
+	}
+}
+
+// A member whose connection is closing is not a slow consumer: nothing is reported, and
+// the member stays until its connection's teardown takes it out of the group.
+func TestDeliverSkipsClosingConnections(t *testing.T) {
+	slow := 0
+	gs := newGroups(slog.New(slog.DiscardHandler))
+	c := &conn{cfg: Config{QueueLimit: 8, OnSlowConsumer: func() { slow++ }}, shared: gs}
+	c.closeQueue()
+	g := &group{key: "k", cancel: func() {}}
+	m := &member{c: c, id: "1", g: g, started: true, after: position{"s", 0}}
+	g.addLocked(m)
+	g.deliver(t.Context(), live.Mark{Source: "s", Topic: "calls", Seq: 1, Key: "a"}, []byte(`{}`), false)
+	if slow != 0 || len(g.members) != 1 || g.ended {
+		t.Fatalf("slow consumers %d, members %d, ended %v: want 0, 1, false", slow, len(g.members), g.ended)
 	}
 }

@@ -261,9 +261,13 @@ func (g *group) deliver(ctx context.Context, mark live.Mark, payload []byte, fin
 			if wake {
 				g.wake = append(g.wake, m.c)
 			}
-			if ok {
+			switch {
+			case ok:
 				delivered++
-			} else {
+			case m.c.closing():
+				// Its connection is ending and takes the member out of the group: it is
+				// gone, not slow.
+			default:
 				g.removeLocked(m)
 				m.c.slowConsumer(ctx, m, g.source)
 			}
@@ -343,7 +347,7 @@ func (g *group) start(m *member) int {
 	}
 	m.started = true
 	for _, msg := range m.held {
-		if !m.c.push(msg) && !g.ended {
+		if !m.c.push(msg) && !g.ended && !m.c.closing() {
 			g.removeLocked(m)
 			m.held, m.dropped = nil, g.source
 			return startDropped
