@@ -65,8 +65,9 @@ func (c *conn) enqueue(m outMsg) (ok, wake bool) {
 			return false, false
 		}
 	}
-	if c.queue == nil {
-		c.queue = (*c.shared.queues.Get().(*[]outMsg))[:0]
+	if c.qbox == nil {
+		c.qbox = c.shared.queues.Get().(*[]outMsg)
+		c.queue = (*c.qbox)[:0]
 	}
 	c.queue = append(c.queue, m)
 	if c.flushing {
@@ -100,7 +101,7 @@ func (c *conn) closeQueue() {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	c.qclosed = true
-	c.queue = nil
+	c.queue, c.qbox = nil, nil
 }
 
 // closing reports whether the connection stopped queueing (it is ending).
@@ -110,14 +111,14 @@ func (c *conn) closing() bool {
 	return c.qclosed
 }
 
-// recycle returns a written batch's slice for other connections' queues.
-func (c *conn) recycle(batch []outMsg) {
-	if batch == nil || cap(batch) > 4*c.cfg.QueueLimit {
+// recycle returns a written batch (from take) for other connections' queues.
+func (c *conn) recycle(batch *[]outMsg) {
+	if batch == nil || cap(*batch) > 4*c.cfg.QueueLimit {
 		return
 	}
-	clear(batch)
-	batch = batch[:0]
-	c.shared.queues.Put(&batch)
+	clear(*batch)
+	*batch = (*batch)[:0]
+	c.shared.queues.Put(batch)
 }
 
 // awaitFlushed waits up to d until the queue is written.
@@ -132,18 +133,22 @@ func (c *conn) awaitFlushed(d time.Duration) {
 	}
 }
 
-// take removes the queued messages for writing; nil (and the connection is no longer
-// flushing) when there are none.
-func (c *conn) take() []outMsg {
+// take removes the queued messages for writing, in their pooled slice (see recycle); nil
+// (and the connection is no longer flushing) when there are none.
+func (c *conn) take() *[]outMsg {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if len(c.queue) == 0 || c.qclosed {
 		c.flushing = false
-		c.queue = nil // an idle connection keeps no buffer
+		if c.qbox != nil && !c.qclosed { // an idle connection keeps no buffer
+			c.shared.queues.Put(c.qbox)
+		}
+		c.queue, c.qbox = nil, nil
 		return nil
 	}
-	batch := c.queue
-	c.queue = nil
+	batch := c.qbox
+	*batch = c.queue
+	c.queue, c.qbox = nil, nil
 	return batch
 }
 
@@ -157,7 +162,8 @@ type writers struct {
 	max int
 
 	mu     sync.Mutex
-	dirty  []*conn // connections with something queued, in turn
+	dirty  []*conn // connections with something queued, in turn, from head on
+	head   int
 	active int
 	wg     sync.WaitGroup
 }
@@ -176,8 +182,11 @@ func (w *writers) scheduleAll(cs []*conn) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.head > 0 && w.head == len(w.dirty) {
+		w.dirty, w.head = w.dirty[:0], 0
+	}
 	w.dirty = append(w.dirty, cs...)
-	for w.active < w.max && w.active < len(w.dirty) {
+	for w.active < w.max && w.active < len(w.dirty)-w.head {
 		w.active++
 		w.wg.Go(w.run)
 	}
@@ -186,14 +195,14 @@ func (w *writers) scheduleAll(cs []*conn) {
 func (w *writers) next() *conn {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if len(w.dirty) == 0 {
+	if w.head == len(w.dirty) {
 		w.active--
-		w.dirty = nil
+		w.dirty, w.head = w.dirty[:0], 0 // the array is kept for the next event
 		return nil
 	}
-	c := w.dirty[0]
-	w.dirty[0] = nil
-	w.dirty = w.dirty[1:]
+	c := w.dirty[w.head]
+	w.dirty[w.head] = nil
+	w.head++
 	return c
 }
 
@@ -210,7 +219,7 @@ func (c *conn) flushOnce(w *writers) {
 	if batch == nil {
 		return
 	}
-	err := c.writeBatch(batch, blockedAfter)
+	err := c.writeBatch(*batch, blockedAfter)
 	c.recycle(batch)
 	switch {
 	case errors.Is(err, errBlocked):
@@ -236,8 +245,12 @@ func (c *conn) flushOnce(w *writers) {
 
 // flushSlow finishes a blocked write and writes for c until its queue is empty.
 func (c *conn) flushSlow() {
-	for batch := []outMsg(nil); ; batch = c.take() {
-		err := c.writeBatch(batch, 0)
+	for batch := (*[]outMsg)(nil); ; batch = c.take() {
+		var msgs []outMsg
+		if batch != nil {
+			msgs = *batch
+		}
+		err := c.writeBatch(msgs, 0)
 		c.recycle(batch)
 		if err != nil {
 			c.log.Debug("writing queued messages", "err", err)

@@ -308,6 +308,7 @@ type conn struct {
 
 	qmu      sync.Mutex // guards queue, qclosed and flushing
 	queue    []outMsg   // messages of shared subscriptions for the writer goroutine
+	qbox     *[]outMsg  // the pooled slice queue came from (nil with queue)
 	qclosed  bool
 	flushing bool // the writer goroutine (flush) runs
 
