@@ -82,8 +82,11 @@ func (f *floor) run(ctx context.Context) {
 }
 
 // dial opens one subscriber's connection.
-func (f *floor) dial(ctx context.Context) (*wsConn, error) {
-	var d net.Dialer
+func (f *floor) dial(ctx context.Context, stall bool) (*wsConn, error) {
+	d := net.Dialer{}
+	if stall {
+		d.Control = smallReceiveBuffer
+	}
 	nc, err := d.DialContext(ctx, "tcp", f.ln.Addr().String())
 	if err != nil {
 		return nil, fmt.Errorf("--floor: %w", err)

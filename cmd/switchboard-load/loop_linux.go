@@ -13,7 +13,8 @@ import (
 )
 
 // loop is a receive loop: one goroutine on its own thread reads every socket it was
-// given through epoll, one system call per socket that has data, and counts into its own
+// given through epoll (edge-triggered: a socket is not polled again until more arrives),
+// one system call per socket that has data, and counts into its own
 // tally. With one goroutine per subscriber, waking and parking ten thousand goroutines
 // for each event costs the load tool more than the gateway's fan-out.
 type loop struct {
@@ -61,8 +62,8 @@ func (l *loop) add(c *wsConn) error {
 	}
 	l.mu.Lock()
 	l.streams[int32(fd)] = s
-	// What arrived behind the messages the subscriber read is counted first; the socket is
-	// level-triggered, so what comes meanwhile waits for the loop.
+	// What arrived behind the messages the subscriber read is counted first; what comes
+	// meanwhile is reported by epoll once the socket is added (it is readable then).
 	err = l.t.feed(&s.stream, c.in, time.Now())
 	l.mu.Unlock()
 	if err != nil {
@@ -72,7 +73,7 @@ func (l *loop) add(c *wsConn) error {
 		_ = f.Close()
 		return err
 	}
-	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP, Fd: int32(fd)}
+	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		l.mu.Lock()
 		delete(l.streams, int32(fd))
@@ -105,21 +106,36 @@ func (l *loop) run(ctx context.Context) {
 			if s == nil {
 				continue
 			}
-			m, err := syscall.Read(s.fd, buf)
-			now := time.Now()
-			switch {
-			case errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EINTR):
-				continue
-			case err == nil && m == 0:
-				err = errors.New("connection closed by the gateway")
-			case err == nil:
-				err = l.t.feed(&s.stream, buf[:m], now)
-			}
-			if err != nil {
+			if err := l.read(s, buf); err != nil {
 				l.drop(ctx, s, err)
 			}
 		}
 		l.mu.Unlock()
+	}
+}
+
+// read reads what s's socket holds: edge-triggered, the socket is reported again only
+// when more arrives, so it is read until a read comes back short.
+func (l *loop) read(s *loopStream, buf []byte) error {
+	for {
+		m, err := syscall.Read(s.fd, buf)
+		now := time.Now()
+		switch {
+		case errors.Is(err, syscall.EAGAIN):
+			return nil
+		case errors.Is(err, syscall.EINTR):
+			continue
+		case err != nil:
+			return err
+		case m == 0:
+			return errors.New("connection closed by the gateway")
+		}
+		if err := l.t.feed(&s.stream, buf[:m], now); err != nil {
+			return err
+		}
+		if m < len(buf) {
+			return nil
+		}
 	}
 }
 
@@ -153,4 +169,18 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// epollET is EPOLLET as the uint32 an EpollEvent holds (the constant is negative in package syscall).
+const epollET = 1 << 31
+
+// smallReceiveBuffer is a dialer's Control that asks for the smallest receive buffer.
+func smallReceiveBuffer(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -74,9 +75,12 @@ type floor struct{}
 
 func newFloor(float64, int) (*floor, error) { return nil, errors.New("--floor needs Linux") }
 func (*floor) run(context.Context)          {}
-func (*floor) dial(context.Context) (*wsConn, error) {
+func (*floor) dial(context.Context, bool) (*wsConn, error) {
 	return nil, errors.New("--floor needs Linux")
 }
 
 // cpuTime is not measured here.
 func cpuTime() time.Duration { return 0 }
+
+// smallReceiveBuffer is left to the system here.
+func smallReceiveBuffer(string, string, syscall.RawConn) error { return nil }

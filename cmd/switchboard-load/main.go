@@ -35,6 +35,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -71,7 +72,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to hold the subscribers after the last connected")
 	fs.StringVar(&o.query, "query", "subscription { callEvents { seq kind at } }", "subscription document; its events need `seq`, `kind` and `at`")
 	fs.Float64Var(&o.connectRate, "connect-rate", 500, "new connections per second")
-	fs.IntVar(&o.stall, "stall", 0, "subscribers (of --subscribers) that subscribe and then never read")
+	fs.IntVar(&o.stall, "stall", 0, "subscribers (of --subscribers) that subscribe and then never read (with the smallest receive buffer, so that the gateway notices within seconds)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write this tool's own CPU profile of the held period to this file (is the load generator the bottleneck?)")
 	fs.IntVar(&o.pid, "pid", 0, "gateway process id, to read its RSS from /proc")
 	fs.StringVar(&o.debugURL, "debug-url", "", "URL whose body reports the gateway's goroutines (pprof goroutine?debug=1 or JSON with \"goroutines\"); default: /readyz")
@@ -168,7 +169,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		loops[i] = l
 		loopsDone.Go(func() { l.run(runCtx) })
 	}
-	dial := func(ctx context.Context) (*wsConn, error) { return connect(ctx, wsURL, o) }
+	dial := func(ctx context.Context, stall bool) (*wsConn, error) { return connect(ctx, wsURL, o, stall) }
 	if o.floor > 0 {
 		fl, err := newFloor(o.floor, o.floorWriters)
 		if err != nil {
@@ -277,9 +278,9 @@ func startProfile(path string) (func() error, error) {
 
 // subscriber connects one subscriber and hands its socket to l; a stalled one holds its
 // connection unread until ctx ends.
-func subscriber(ctx context.Context, dial func(context.Context) (*wsConn, error), stall bool, l *loop, c *counters, ready func(), log *slog.Logger) {
+func subscriber(ctx context.Context, dial func(ctx context.Context, stall bool) (*wsConn, error), stall bool, l *loop, c *counters, ready func(), log *slog.Logger) {
 	defer ready()
-	conn, err := dial(ctx)
+	conn, err := dial(ctx, stall)
 	if err != nil {
 		c.failed.Add(1)
 		if ctx.Err() == nil {
@@ -300,10 +301,17 @@ func subscriber(ctx context.Context, dial func(context.Context) (*wsConn, error)
 	c.connected.Add(1)
 }
 
-func connect(ctx context.Context, wsURL string, o options) (*wsConn, error) {
+// connect opens one subscriber's WebSocket and subscribes. A stalled subscriber asks for
+// the smallest receive buffer, so that its stall reaches the gateway within seconds rather
+// than after the megabytes the system would buffer for it.
+func connect(ctx context.Context, wsURL string, o options, stall bool) (*wsConn, error) {
 	dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := dialWS(dctx, wsURL, "graphql-transport-ws")
+	var control func(string, string, syscall.RawConn) error
+	if stall {
+		control = smallReceiveBuffer
+	}
+	conn, err := dialWS(dctx, wsURL, "graphql-transport-ws", control)
 	if err != nil {
 		return nil, err
 	}

@@ -174,7 +174,7 @@ func TestLoopReadsAHandedOverSocket(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws")
+	conn, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

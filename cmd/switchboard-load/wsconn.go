@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 )
 
 // wsConn is the smallest WebSocket client (RFC 6455) a subscriber needs: the upgrade,
@@ -35,13 +36,14 @@ const wsGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 // maxMessage bounds one message from the gateway.
 const maxMessage = 4 << 20
 
-// dialWS connects to a ws:// URL offering subprotocol.
-func dialWS(ctx context.Context, rawURL, subprotocol string) (*wsConn, error) {
+// dialWS connects to a ws:// URL offering subprotocol; control, if set, is the dialer's
+// (socket options).
+func dialWS(ctx context.Context, rawURL, subprotocol string, control func(network, address string, c syscall.RawConn) error) (*wsConn, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || u.Scheme != "ws" {
 		return nil, fmt.Errorf("dialing %q: want a ws:// URL", rawURL)
 	}
-	var d net.Dialer
+	d := net.Dialer{Control: control}
 	nc, err := d.DialContext(ctx, "tcp", u.Host)
 	if err != nil {
 		return nil, fmt.Errorf("dialing: %w", err)

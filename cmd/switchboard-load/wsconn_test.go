@@ -45,7 +45,7 @@ func TestWSConnAgainstALibraryServer(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	c, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", "graphql-transport-ws")
+	c, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http")+"/graphql", "graphql-transport-ws", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestWSConnRefusesAWrongSubprotocol(t *testing.T) {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if _, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws"); err == nil {
+	if _, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws", nil); err == nil {
 		t.Fatal("dialed although the server chose no offered subprotocol")
 	}
 }

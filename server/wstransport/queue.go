@@ -308,7 +308,7 @@ func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) e
 	}
 	if limit <= 0 || c.cork == nil { // a write that may wait
 		if c.watchdog == nil {
-			c.watchdog = time.AfterFunc(writeTimeout, func() { _ = c.ws.CloseNow() })
+			c.watchdog = time.AfterFunc(writeTimeout, c.stalled)
 		} else {
 			c.watchdog.Reset(writeTimeout)
 		}
@@ -327,6 +327,17 @@ func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) e
 		c.closed = true
 	}
 	return err
+}
+
+// stalled closes a connection whose write has waited writeTimeout: its client stopped
+// reading, and can be told nothing more. Like a subscription ended with SLOW_CONSUMER, it
+// is logged and counted.
+func (c *conn) stalled() {
+	c.log.Warn("closing websocket: the client stopped reading", "blocked_for", writeTimeout)
+	if c.cfg.OnSlowConsumer != nil {
+		c.cfg.OnSlowConsumer()
+	}
+	_ = c.ws.CloseNow()
 }
 
 // errBlocked is a write the socket did not take within its limit; the rest is kept.
@@ -517,8 +528,9 @@ func (cc *corkConn) Close() error {
 // corkingWriter hands the WebSocket library a corkConn when it hijacks the connection.
 type corkingWriter struct {
 	http.ResponseWriter
-	pool *sync.Pool
-	conn *corkConn // set by Hijack
+	sendBuffer int // SO_SNDBUF to set; <= 0: the system's
+	pool       *sync.Pool
+	conn       *corkConn // set by Hijack
 }
 
 func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
@@ -529,6 +541,12 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err := brw.Writer.Flush(); err != nil {
 		_ = nc.Close()
 		return nil, nil, fmt.Errorf("flushing the upgrade response: %w", err)
+	}
+	if sb, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && w.sendBuffer > 0 {
+		if err := sb.SetWriteBuffer(w.sendBuffer); err != nil {
+			_ = nc.Close()
+			return nil, nil, fmt.Errorf("setting the send buffer: %w", err)
+		}
 	}
 	w.conn = &corkConn{Conn: nc, pool: w.pool, writeNow: nonBlockingWriter(nc)}
 	// What the client sent after its upgrade request must be in the new reader's buffer,

@@ -86,8 +86,15 @@ type Config struct {
 	// live item (latest wins); an event with nothing to replace ends its subscription
 	// with a SLOW_CONSUMER error.
 	QueueLimit int
+	// SendBuffer is each connection's kernel send buffer (SO_SNDBUF) in bytes: what the
+	// system holds for a client that stopped reading, before the gateway's own queue
+	// (QueueLimit) fills. Default 64 KiB; negative keeps the system's autotuned buffer,
+	// which grows to net.ipv4.tcp_wmem's maximum (4 MiB on Debian): minutes of stale
+	// events, and memory, for every stalled subscriber before it is noticed.
+	SendBuffer int
 	// OnSlowConsumer, if set, is called each time a shared subscription is ended for
-	// falling behind.
+	// falling behind, and each time a connection is closed because its client stopped
+	// reading (a write waited 10 s).
 	OnSlowConsumer func()
 	// OnDelivered, if set, is told how many subscribers a shared subscription's event of
 	// topic was queued to.
@@ -191,6 +198,7 @@ const (
 	defaultMaxMessageBytes  = 64 << 10
 	defaultMaxSubscriptions = 100
 	defaultQueueLimit       = 256
+	defaultSendBuffer       = 64 << 10
 	// writeTimeout bounds one write so a stalled client cannot hold the writer forever.
 	writeTimeout = 10 * time.Second
 )
@@ -210,6 +218,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.QueueLimit <= 0 {
 		c.QueueLimit = defaultQueueLimit
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = defaultSendBuffer
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -235,7 +246,7 @@ func (t Transport) Do(w http.ResponseWriter, r *http.Request, exec graphql.Graph
 		}
 		proto = protoLegacyWS
 	}
-	cw := &corkingWriter{ResponseWriter: w}
+	cw := &corkingWriter{ResponseWriter: w, sendBuffer: cfg.SendBuffer}
 	if t.shared != nil {
 		cw.pool = &t.shared.pool
 	}
