@@ -15,7 +15,7 @@ func TestFloorFansOutToEverySubscriber(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var out strings.Builder
-	if err := run(ctx, []string{"--floor", "200", "--subscribers", "20", "--connect-rate", "2000", "--duration", "1s"}, &out); err != nil {
+	if err := run(ctx, []string{"--floor", "200", "--subscribers", "20", "--connect-rate", "2000", "--duration", "1s", "--settle", "0s"}, &out); err != nil {
 		t.Fatal(err)
 	}
 	report := out.String()

@@ -48,7 +48,7 @@ const (
 type options struct {
 	url, token, tokensFile, tenant, query, debugURL, cpuProfile string
 	subscribers, stall, pid, loops, floorWriters                int
-	duration                                                    time.Duration
+	duration, settle                                            time.Duration
 	connectRate, floor                                          float64
 }
 
@@ -69,7 +69,8 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.tokensFile, "tokens-file", "", "the demo's tokens file (JSON tenant -> {full, basic}); with --tenant")
 	fs.StringVar(&o.tenant, "tenant", "telavox", "tenant whose full token to use from --tokens-file, and whose streams to count")
 	fs.IntVar(&o.subscribers, "subscribers", 100, "concurrent subscribers, one WebSocket each")
-	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to hold the subscribers after the last connected")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to measure the held subscribers")
+	fs.DurationVar(&o.settle, "settle", 3*time.Second, "wait this long after the last subscriber connected before measuring; only events after that are timed")
 	fs.StringVar(&o.query, "query", "subscription { callEvents { seq kind at } }", "subscription document; its events need `seq`, `kind` and `at`")
 	fs.Float64Var(&o.connectRate, "connect-rate", 500, "new connections per second")
 	fs.IntVar(&o.stall, "stall", 0, "subscribers (of --subscribers) that subscribe and then never read (with the smallest receive buffer, so that the gateway notices within seconds)")
@@ -89,6 +90,8 @@ func parse(args []string) (options, error) {
 		return o, errors.New("--stall: want 0..subscribers")
 	case o.duration <= 0 || o.duration > maxDuration:
 		return o, fmt.Errorf("--duration: want up to %v", maxDuration)
+	case o.settle < 0 || o.settle > time.Minute:
+		return o, errors.New("--settle: want 0..1m")
 	case o.connectRate <= 0:
 		return o, errors.New("--connect-rate: want > 0")
 	case o.loops < 1 || o.loops > 64 || o.floorWriters < 1 || o.floorWriters > 64:
@@ -141,7 +144,7 @@ func loopback(host string) error {
 // counters are the connect phase's totals, updated by every subscriber; the receive loops
 // count the events.
 type counters struct {
-	measuring         atomic.Bool
+	window            window
 	connected, failed atomic.Int64
 }
 
@@ -162,7 +165,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	loops := make([]*loop, o.loops)
 	var loopsDone sync.WaitGroup
 	for i := range loops {
-		l, err := newLoop(newTally(&c.measuring, log))
+		l, err := newLoop(newTally(&c.window, log))
 		if err != nil {
 			return err
 		}
@@ -203,8 +206,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		c.connected.Load(), o.subscribers, o.stall, c.failed.Load(), connectTime.Round(time.Millisecond),
 		float64(c.connected.Load())/connectTime.Seconds())
 
+	// The last joiners' snapshots and the connect burst's garbage settle first.
+	select {
+	case <-ctx.Done():
+	case <-time.After(o.settle):
+	}
 	measured, cpu0 := time.Now(), cpuTime()
-	c.measuring.Store(true)
+	c.window.start(measured)
 	stopProfile, err := startProfile(o.cpuProfile)
 	if err != nil {
 		return err
@@ -213,7 +221,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	case <-ctx.Done():
 	case <-time.After(o.duration):
 	}
-	c.measuring.Store(false)
+	c.window.stop()
 	if err := stopProfile(); err != nil {
 		return err
 	}
@@ -222,7 +230,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	cancel()
 	wg.Wait()
 	loopsDone.Wait()
-	total := newTally(&c.measuring, log)
+	total := newTally(&c.window, log)
 	for _, l := range loops {
 		total.add(l.t)
 	}

@@ -23,8 +23,8 @@ type stream struct {
 // while the loop runs, so a million messages a second cost no cache-line traffic between
 // cores; the loops' tallies are merged at the end.
 type tally struct {
-	measuring *atomic.Bool // set while every subscriber is connected: only then are events counted
-	log       *slog.Logger
+	window *window
+	log    *slog.Logger
 
 	events, deltas, errors, ended int64
 	reads                         int64 // socket reads that returned data while measuring
@@ -47,9 +47,27 @@ type atMemo struct {
 	at  time.Time
 }
 
-func newTally(measuring *atomic.Bool, log *slog.Logger) *tally {
-	return &tally{measuring: measuring, log: log, lastPerEvent: map[uint64]lastDelivery{}}
+func newTally(w *window, log *slog.Logger) *tally {
+	return &tally{window: w, log: log, lastPerEvent: map[uint64]lastDelivery{}}
 }
+
+// window is the measured period: events are counted while it is open, and timed when they
+// happened in it (an event of the connect burst that arrives late is not the held state's).
+type window struct {
+	open  atomic.Bool
+	since atomic.Int64 // unix nanoseconds
+}
+
+// start opens the window at now.
+func (w *window) start(now time.Time) {
+	w.since.Store(now.UnixNano())
+	w.open.Store(true)
+}
+
+func (w *window) stop() { w.open.Store(false) }
+
+// includes reports whether an event that happened at at is timed.
+func (w *window) includes(at time.Time) bool { return at.UnixNano() >= w.since.Load() }
 
 // errEnded is a subscription the gateway ended (error or complete message).
 var errEnded = errors.New("subscription ended by the gateway")
@@ -57,7 +75,7 @@ var errEnded = errors.New("subscription ended by the gateway")
 // feed parses data, read from s's socket at now, into messages and counts them; an error
 // ends the subscriber.
 func (t *tally) feed(s *stream, data []byte, now time.Time) error {
-	if t.measuring.Load() {
+	if t.window.open.Load() {
 		t.reads++
 	}
 	buf := data
@@ -109,7 +127,7 @@ func (t *tally) message(s *stream, msg []byte, now time.Time) error {
 		}
 		return err
 	case "next":
-		if !t.measuring.Load() {
+		if !t.window.open.Load() {
 			return nil
 		}
 	case "error", "complete":
@@ -139,6 +157,9 @@ func (t *tally) message(s *stream, msg []byte, now time.Time) error {
 			return nil
 		}
 		*memo = atMemo{raw: string(atRaw), at: at}
+	}
+	if !t.window.includes(memo.at) {
+		return nil
 	}
 	d := now.Sub(memo.at)
 	t.deltas++

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -75,8 +74,8 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 	wire = append(wire, serverFrame(0, true, msg3[20:])...)
 	end3 := len(wire)
 	wire = append(wire, serverFrame(opText, true, `{"type":"ping"}`)...)
-	var measuring atomic.Bool
-	measuring.Store(true)
+	var measuring window
+	measuring.start(at.Add(-time.Hour))
 	for cut := 0; cut <= len(wire); cut++ {
 		tl := newTally(&measuring, slog.New(slog.DiscardHandler))
 		var written [][]byte
@@ -132,8 +131,16 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 		t.Fatalf("slowest: %v", s)
 	}
 
-	// Before the measurement starts nothing is counted; a complete ends the subscriber.
-	measuring.Store(false)
+	// An event from before the window opened is counted but not timed; before the window
+	// opens nothing is counted; a complete ends the subscriber.
+	late := newTally(&measuring, nil)
+	measuring.start(at.Add(time.Millisecond))
+	_ = late.feed(s, serverFrame(opText, true, next(7, "UPSERT", at)), at.Add(time.Second))
+	_ = late.feed(s, serverFrame(opText, true, next(8, "UPSERT", at.Add(time.Millisecond))), at.Add(time.Second))
+	if late.events != 2 || late.deltas != 1 || len(late.lastPerEvent) != 1 {
+		t.Fatalf("window: events %d deltas %d timed %d, want 2, 1, 1", late.events, late.deltas, len(late.lastPerEvent))
+	}
+	measuring.stop()
 	c := newTally(&measuring, slog.New(slog.DiscardHandler))
 	if err := c.feed(s, serverFrame(opText, true, next(5, "UPSERT", at)), at); err != nil || c.events != 0 {
 		t.Fatalf("unmeasured: err %v, events %d", err, c.events)
@@ -147,8 +154,8 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 // right behind the ack is counted, later events too, and pings are answered on the socket.
 func TestLoopReadsAHandedOverSocket(t *testing.T) {
 	at := time.Now().Add(-time.Millisecond)
-	var measuring atomic.Bool
-	measuring.Store(true)
+	var measuring window
+	measuring.start(at.Add(-time.Hour))
 	pinged := make(chan error, 1)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
