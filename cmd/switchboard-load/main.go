@@ -242,6 +242,13 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "latency, every delivery:             %v\n", &total.perDelivery)
 	fmt.Fprintf(out, "latency, last subscriber per event:  %v\n", total.lastSubscriber())
+	if spans := total.lastSubscriberOver(measured, 5*time.Second); len(spans) > 1 {
+		fmt.Fprint(out, "p99 to the last subscriber, each 5 s of the hold:")
+		for _, d := range spans {
+			fmt.Fprintf(out, " %v", round(d))
+		}
+		fmt.Fprintln(out)
+	}
 	if slow := total.slowest(3); len(slow) > 0 {
 		fmt.Fprint(out, "slowest events (latency at time into the hold):")
 		for _, e := range slow {

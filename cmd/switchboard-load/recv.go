@@ -194,6 +194,27 @@ func (t *tally) lastSubscriber() *histogram {
 	return h
 }
 
+// lastSubscriberOver returns the p99 to the last subscriber of the events in each span of
+// the window from start on, in order: whether a tail is steady or a moment's.
+func (t *tally) lastSubscriberOver(start time.Time, span time.Duration) []time.Duration {
+	var hs []*histogram
+	for _, d := range t.lastPerEvent {
+		i := int(d.at.Sub(start) / span)
+		if i < 0 {
+			continue
+		}
+		for len(hs) <= i {
+			hs = append(hs, &histogram{})
+		}
+		hs[i].record(d.latency)
+	}
+	p99 := make([]time.Duration, len(hs))
+	for i, h := range hs {
+		p99[i] = h.quantile(0.99)
+	}
+	return p99
+}
+
 // slowest returns the n events with the slowest last subscriber, slowest first.
 func (t *tally) slowest(n int) []lastDelivery {
 	all := slices.Collect(maps.Values(t.lastPerEvent))

@@ -127,6 +127,9 @@ func TestTallyFeedsFramesCutAnywhere(t *testing.T) {
 	if p50 := h.quantile(0.5); p50 < 50*time.Millisecond || p50 > 53*time.Millisecond {
 		t.Fatalf("p50 = %v", p50)
 	}
+	if spans := a.lastSubscriberOver(at, 50*time.Millisecond); len(spans) != 1 || spans[0] != 100*time.Millisecond {
+		t.Fatalf("spans: %v", spans)
+	}
 	if s := a.slowest(2); len(s) != 2 || s[0].latency != 100*time.Millisecond || s[1].latency != 99*time.Millisecond {
 		t.Fatalf("slowest: %v", s)
 	}
