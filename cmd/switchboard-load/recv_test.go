@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -160,13 +158,7 @@ func TestLoopReadsAHandedOverSocket(t *testing.T) {
 	var measuring window
 	measuring.start(at.Add(-time.Hour))
 	pinged := make(chan error, 1)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := r.Context()
+	srv := libraryServer("graphql-transport-ws", func(ctx context.Context, c *websocket.Conn) {
 		_ = c.Write(ctx, websocket.MessageText, []byte(`{"type":"connection_ack"}`))
 		_ = c.Write(ctx, websocket.MessageText, []byte(next(1, "UPSERT", at))) // behind the ack
 		if _, _, err := c.Read(ctx); err != nil {                              // the subscribe
@@ -180,7 +172,7 @@ func TestLoopReadsAHandedOverSocket(t *testing.T) {
 		defer cancel()
 		pinged <- c.Ping(pctx)
 		<-ctx.Done()
-	}))
+	})
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

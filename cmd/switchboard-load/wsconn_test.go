@@ -16,13 +16,7 @@ import (
 // subprotocol, masked frames out, 7/16/64-bit lengths, fragments, pings and close in.
 func TestWSConnAgainstALibraryServer(t *testing.T) {
 	big := strings.Repeat("x", 70000)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{"graphql-transport-ws"}})
-		if err != nil {
-			return
-		}
-		defer c.CloseNow()
-		ctx := r.Context()
+	srv := libraryServer("graphql-transport-ws", func(ctx context.Context, c *websocket.Conn) {
 		_, in, err := c.Read(ctx)
 		if err != nil {
 			return
@@ -41,7 +35,7 @@ func TestWSConnAgainstALibraryServer(t *testing.T) {
 			t.Errorf("ping: %v", err)
 		}
 		_ = c.Close(websocket.StatusNormalClosure, "bye")
-	}))
+	})
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -80,4 +74,17 @@ func TestWSConnRefusesAWrongSubprotocol(t *testing.T) {
 	if _, err := dialWS(ctx, "ws"+strings.TrimPrefix(srv.URL, "http"), "graphql-transport-ws", nil); err == nil {
 		t.Fatal("dialed although the server chose no offered subprotocol")
 	}
+}
+
+// libraryServer accepts WebSocket connections offering proto with a full library and hands
+// each to serve.
+func libraryServer(proto string, serve func(ctx context.Context, c *websocket.Conn)) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: []string{proto}})
+		if err != nil {
+			return
+		}
+		defer c.CloseNow()
+		serve(r.Context(), c)
+	}))
 }
