@@ -308,9 +308,9 @@ func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) e
 	}
 	if limit <= 0 || c.cork == nil { // a write that may wait
 		if c.watchdog == nil {
-			c.watchdog = time.AfterFunc(writeTimeout, c.stalled)
+			c.watchdog = time.AfterFunc(c.cfg.WriteTimeout, c.stalled)
 		} else {
-			c.watchdog.Reset(writeTimeout)
+			c.watchdog.Reset(c.cfg.WriteTimeout)
 		}
 		defer c.watchdog.Stop()
 	}
@@ -329,11 +329,11 @@ func (c *conn) write(ctx context.Context, limit time.Duration, f func() error) e
 	return err
 }
 
-// stalled closes a connection whose write has waited writeTimeout: its client stopped
+// stalled closes a connection whose write has waited WriteTimeout: its client stopped
 // reading, and can be told nothing more. Like a subscription ended with SLOW_CONSUMER, it
 // is logged and counted.
 func (c *conn) stalled() {
-	c.log.Warn("closing websocket: the client stopped reading", "blocked_for", writeTimeout)
+	c.log.Warn("closing websocket: the client stopped reading", "blocked_for", c.cfg.WriteTimeout)
 	if c.cfg.OnSlowConsumer != nil {
 		c.cfg.OnSlowConsumer()
 	}

@@ -92,6 +92,9 @@ type Config struct {
 	// which grows to net.ipv4.tcp_wmem's maximum (4 MiB on Debian): minutes of stale
 	// events, and memory, for every stalled subscriber before it is noticed.
 	SendBuffer int
+	// WriteTimeout bounds one write: a connection whose write has waited this long is
+	// closed, its client having stopped reading. Default 10 s.
+	WriteTimeout time.Duration
 	// OnSlowConsumer, if set, is called each time a shared subscription is ended for
 	// falling behind, and each time a connection is closed because its client stopped
 	// reading (a write waited 10 s).
@@ -199,8 +202,7 @@ const (
 	defaultMaxSubscriptions = 100
 	defaultQueueLimit       = 256
 	defaultSendBuffer       = 64 << 10
-	// writeTimeout bounds one write so a stalled client cannot hold the writer forever.
-	writeTimeout = 10 * time.Second
+	defaultWriteTimeout     = 10 * time.Second
 )
 
 func (c Config) withDefaults() Config {
@@ -221,6 +223,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SendBuffer == 0 {
 		c.SendBuffer = defaultSendBuffer
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = defaultWriteTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -307,7 +312,7 @@ type conn struct {
 
 	wmu      sync.Mutex // serializes writes; guards closed and watchdog
 	closed   bool
-	watchdog *time.Timer // closes the socket when one write takes writeTimeout
+	watchdog *time.Timer // closes the socket when one write takes cfg.WriteTimeout
 	cork     *corkConn   // batches the writes under wmu; nil if not hijacked by corkingWriter
 
 	sessions *Sessions     // nil: the connection stays in its HTTP handler
