@@ -71,3 +71,24 @@ func TestDeliverSkipsClosingConnections(t *testing.T) {
 		t.Fatalf("slow consumers %d, members %d, ended %v: want 0, 1, false", slow, len(g.members), g.ended)
 	}
 }
+
+// Under load the writers' ring is never empty: connections taken are dropped from it as
+// more are scheduled, so its array stays the size of what waits, not of what was written.
+func TestWritersRingStaysBounded(t *testing.T) {
+	w := &writers{max: 0} // no goroutines: the test takes connections itself
+	cs := []*conn{{}, {}, {}}
+	w.scheduleAll(cs)
+	for range 100000 {
+		c := w.next()
+		if c == nil {
+			t.Fatal("ring ran empty")
+		}
+		w.schedule(c) // written, and more came meanwhile
+	}
+	if n := len(w.dirty) - w.head; n != 3 {
+		t.Fatalf("%d waiting, want 3", n)
+	}
+	if cap(w.dirty) > 64 {
+		t.Fatalf("ring array holds %d entries for 3 waiting", cap(w.dirty))
+	}
+}
