@@ -546,7 +546,11 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		_ = nc.Close()
 		return nil, nil, fmt.Errorf("flushing the upgrade response: %w", err)
 	}
-	if sb, ok := nc.(interface{ SetWriteBuffer(int) error }); ok && w.sendBuffer > 0 {
+	sock := nc
+	if tc, ok := nc.(interface{ NetConn() net.Conn }); ok { // TLS: the socket under it
+		sock = tc.NetConn()
+	}
+	if sb, ok := sock.(interface{ SetWriteBuffer(int) error }); ok && w.sendBuffer > 0 {
 		if err := sb.SetWriteBuffer(w.sendBuffer); err != nil {
 			_ = nc.Close()
 			return nil, nil, fmt.Errorf("setting the send buffer: %w", err)
