@@ -10,7 +10,8 @@ import (
 )
 
 // --floor runs the whole measurement without a gateway: its writer's events reach every
-// subscriber through the receive loops, and the report says so.
+// subscriber through the receive loops, and the report says so (events in flight when the
+// window opened are counted but not timed).
 func TestFloorFansOutToEverySubscriber(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -25,7 +26,7 @@ func TestFloorFansOutToEverySubscriber(t *testing.T) {
 	}
 	events, _ := strconv.Atoi(m[1])
 	deltas, _ := strconv.Atoi(m[2])
-	if events < 20 || deltas != events || m[3] != "0" || !strings.Contains(report, "connected 20/20") {
+	if events < 20 || deltas < 20 || deltas > events || m[3] != "0" || !strings.Contains(report, "connected 20/20") {
 		t.Fatalf("report: %s", report)
 	}
 	if !strings.Contains(report, "last subscriber per event:  p50") {
