@@ -60,27 +60,20 @@ func (l *loop) add(c *wsConn) error {
 		_, err := syscall.Write(fd, b) // a pong: small, the socket takes it whole
 		return err
 	}
-	l.mu.Lock()
-	l.streams[int32(fd)] = s
 	// What arrived behind the messages the subscriber read is counted first; what comes
 	// meanwhile is reported by epoll once the socket is added (it is readable then).
-	err = l.t.feed(&s.stream, c.in, time.Now())
-	l.mu.Unlock()
-	if err != nil {
-		l.mu.Lock()
-		delete(l.streams, int32(fd))
-		l.mu.Unlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.t.feed(&s.stream, c.in, time.Now()); err != nil {
 		_ = f.Close()
 		return err
 	}
 	ev := syscall.EpollEvent{Events: syscall.EPOLLIN | syscall.EPOLLRDHUP | epollET, Fd: int32(fd)}
 	if err := syscall.EpollCtl(l.epfd, syscall.EPOLL_CTL_ADD, fd, &ev); err != nil {
-		l.mu.Lock()
-		delete(l.streams, int32(fd))
-		l.mu.Unlock()
 		_ = f.Close()
 		return fmt.Errorf("receive loop: epoll_ctl: %w", err)
 	}
+	l.streams[int32(fd)] = s
 	return nil
 }
 

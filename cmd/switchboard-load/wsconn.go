@@ -109,10 +109,7 @@ func (c *wsConn) writeFrame(opcode byte, p []byte) error {
 	if err != nil {
 		return err
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	_, err = c.nc.Write(b)
-	return err
+	return c.writeRaw(b)
 }
 
 // WebSocket opcodes (RFC 6455 section 5.2).
